@@ -1,0 +1,113 @@
+"""The exact engine: the output distribution of the sampler code itself (spec/10-engine.md).
+
+`exact_output_pmf` runs a method with a `ReplayChooser` that resolves each choice point from a
+script of decisions; a depth-first search over scripts visits every possible run once, and each
+run's probability is the product of the probabilities of its decisions. So the distribution is
+that of `methods.py` as written, not of a second formula. `exact_ensemble_pmf` is that second,
+independent formula for the standard ensemble: the product of r's conditionals (ENGINE-2).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .methods import Method, run_method
+from .toy import Ensemble
+from .verify import acceptance_probability
+
+
+class _Replay:
+    """Resolves choice points from `script`; past its end takes the first outcome and notes the rest."""
+
+    def __init__(self, script: list[int]):
+        self.script, self.depth, self.probability = script, 0, Fraction(1)
+        self.untaken: list[tuple[int, int]] = []  # (depth, number of outcomes) of new choice points
+
+    def _choose(self, outcomes: list[tuple[object, Fraction]]):
+        if self.depth < len(self.script):
+            value, p = outcomes[self.script[self.depth]]
+        else:
+            value, p = outcomes[0]
+            if len(outcomes) > 1:
+                self.untaken.append((self.depth, len(outcomes)))
+        self.depth += 1
+        self.probability *= p
+        return value
+
+    def draw(self, dist, what):
+        return self._choose([(x, p) for x, p in enumerate(dist) if p > 0])
+
+    def accept(self, r_x, q_x, what):
+        a = acceptance_probability(r_x, q_x)
+        return self._choose([(v, p) for v, p in ((True, a), (False, 1 - a)) if p > 0])
+
+
+@dataclass
+class ExactResult:
+    """pmf over emitted sequences, pmf of total cost, and the runs (sequence, cost, probability)."""
+
+    pmf: dict
+    cost_pmf: dict
+    runs: list
+
+    def expected_cost(self) -> Fraction:
+        return sum((c * p for c, p in self.cost_pmf.items()), Fraction(0))
+
+    def expected_length(self) -> Fraction:
+        return sum((len(s) * p for s, p in self.pmf.items()), Fraction(0))
+
+
+def enumerate_runs(ensemble: Ensemble, method: Method, max_new_tokens: int, *, limit: int = 2_000_000):
+    """Yield (result, probability) for every distinct run of `method`. ENGINE-1."""
+    stack: list[list[int]] = [[]]
+    count = 0
+    while stack:
+        script = stack.pop()
+        chooser = _Replay(script)
+        result = run_method(ensemble, method, max_new_tokens, chooser)
+        count += 1
+        if count > limit:
+            raise ValueError(f"limit: more than {limit} runs to enumerate; use a smaller toy ensemble or length")
+        yield result, chooser.probability
+        for depth, n in reversed(chooser.untaken):
+            prefix = script + [0] * (depth - len(script))
+            for choice in range(n - 1, 0, -1):
+                stack.append(prefix + [choice])
+
+
+def exact_output_pmf(ensemble: Ensemble, method: Method, max_new_tokens: int) -> ExactResult:
+    """Exact law of the emitted sequence and of the cost of `method`, by enumerating the sampler. ENGINE-1."""
+    pmf, cost_pmf, runs = defaultdict(Fraction), defaultdict(Fraction), []
+    for result, p in enumerate_runs(ensemble, method, max_new_tokens):
+        seq = tuple(result.tokens)
+        pmf[seq] += p
+        cost_pmf[result.cost] += p
+        runs.append((seq, result.cost, p))
+    total = sum(pmf.values(), Fraction(0))
+    assert total == 1, f"run probabilities sum to {total}, not 1"
+    return ExactResult(dict(pmf), dict(cost_pmf), runs)
+
+
+def exact_ensemble_pmf(ensemble: Ensemble, max_new_tokens: int) -> dict:
+    """P(y) = prod_i r(y_i | prompt, y_<i), sequences ending at EOS or max_new_tokens. ENGINE-2.
+
+    Computed by recursion over prefixes, independently of any sampler.
+    """
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
+    eos = ensemble.eos_token_id
+    out: dict = {}
+
+    def extend(prefix: tuple, p: Fraction):
+        if len(prefix) == max_new_tokens or (prefix and prefix[-1] == eos):
+            out[prefix] = p
+            return
+        r = ensemble.target(ensemble.prompt + prefix)
+        for x, r_x in enumerate(r):
+            if r_x > 0:
+                extend(prefix + (x,), p * r_x)
+
+    extend((), Fraction(1))
+    return out

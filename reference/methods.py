@@ -1,0 +1,229 @@
+"""The methods of spec/05-methods.md, one function each, written in the verbs of state.Run.
+
+Every method emits tokens distributed exactly as the standard ensemble; they differ in which
+member calls they spend (spec/07-cost.md). Phase comments cite the spec's step ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .combine import WeightedEnsemble
+from .rng import Chooser, StreamChooser, UniformStream
+from .state import Run
+from .toy import Ensemble
+
+
+def _gamma(value, *, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: a proposal length must be an integer >= 1, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class StandardEnsemble:
+    """Every member runs for every token. STD-1."""
+
+    name = "standard"
+
+    def check(self, ensemble: Ensemble) -> "StandardEnsemble":
+        return self
+
+    def to_json(self) -> dict:
+        return {"name": self.name}
+
+
+@dataclass(frozen=True)
+class NaiveSE:
+    """Speculative decoding over the ensemble: one fixed proposer, no bonus token. NAIVE-1.
+
+    proposer: member name (None: the cheapest member). gamma: proposal length >= 1.
+    """
+
+    gamma: int = 1
+    proposer: str | None = None
+    name = "naive"
+
+    def __post_init__(self):
+        _gamma(self.gamma, name="gamma")
+
+    def check(self, ensemble: Ensemble) -> "NaiveSE":
+        proposer = ensemble.member(self.proposer or ensemble.cheapest()).name
+        return NaiveSE(gamma=self.gamma, proposer=proposer)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "gamma": self.gamma, "proposer": self.proposer}
+
+
+@dataclass(frozen=True)
+class SpeculativeEnsemble:
+    """Alternate proposals with bonus tokens, any number of members. SE-1.
+
+    gammas: {member name: proposal length >= 1} for every member. default_proposer: the member
+    that drafts when nothing is cached (None: the cheapest member).
+    """
+
+    gammas: Mapping[str, int] = field(default_factory=dict)
+    default_proposer: str | None = None
+    name = "se"
+
+    def __post_init__(self):
+        for k, g in self.gammas.items():
+            _gamma(g, name=f"gammas[{k!r}]")
+
+    def check(self, ensemble: Ensemble) -> "SpeculativeEnsemble":
+        missing = [k for k in ensemble.names if k not in self.gammas]
+        unknown = [k for k in self.gammas if k not in ensemble.names]
+        if missing or unknown:
+            raise ValueError(f"gammas: need one proposal length per member {list(ensemble.names)}; "
+                             f"missing {missing}, unknown {unknown}")
+        default = ensemble.member(self.default_proposer or ensemble.cheapest()).name
+        return SpeculativeEnsemble(gammas=dict(self.gammas), default_proposer=default)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "gammas": dict(self.gammas), "default_proposer": self.default_proposer}
+
+
+@dataclass(frozen=True)
+class MixtureEnsemble:
+    """WE only: pick a member with probability equal to its weight, draw from it. MIX-1."""
+
+    name = "mixture"
+
+    def check(self, ensemble: Ensemble) -> "MixtureEnsemble":
+        if not isinstance(ensemble.combination, WeightedEnsemble) or ensemble.mode != "probs":
+            raise ValueError("method: the mixture ensemble is exact only for a weighted ensemble in mode 'probs'; "
+                             f"got {type(ensemble.combination).__name__} in mode {ensemble.mode!r}")
+        return self
+
+    def to_json(self) -> dict:
+        return {"name": self.name}
+
+
+Method = StandardEnsemble | NaiveSE | SpeculativeEnsemble | MixtureEnsemble
+
+
+def method_from_json(obj: Mapping, ensemble: Ensemble) -> Method:
+    """Read the `method` object of a toy file. TOY-4."""
+    name = obj.get("name")
+    if name == "standard":
+        method = StandardEnsemble()
+    elif name == "naive":
+        method = NaiveSE(gamma=obj.get("gamma", 1), proposer=obj.get("proposer"))
+    elif name == "se":
+        method = SpeculativeEnsemble(gammas=obj.get("gammas", {}), default_proposer=obj.get("default_proposer"))
+    elif name == "mixture":
+        method = MixtureEnsemble()
+    else:
+        raise ValueError(f"method.name: must be one of standard, naive, se, mixture; got {name!r}")
+    return method.check(ensemble)
+
+
+# ---------------------------------------------------------------------------------------------
+def standard_ensemble(run: Run):
+    """STD-1..STD-2."""
+    run.prefill()  # METHOD-1
+    run.sample_target()  # METHOD-2: the first token comes straight from r
+    while not run.done:
+        run.step += 1
+        for name in run.ensemble.names:  # STD-1: every member processes the last emitted token
+            run.forward(name)
+        run.sample_target()  # STD-2
+
+
+def naive_se(run: Run, method: NaiveSE):
+    """NAIVE-1..NAIVE-4."""
+    run.prefill()  # METHOD-1
+    run.sample_target()  # METHOD-2
+    while not run.done:
+        run.step += 1
+        run.propose(method.proposer, method.gamma)  # NAIVE-2: catch up, then draw gamma tokens
+        for name in run.ensemble.names:  # NAIVE-3: every other member scores them in one call
+            if name != method.proposer:
+                run.forward(name)
+        while run.cache and not run.done:  # NAIVE-4: left to right, stop at the first rejection
+            if not run.verify_head():
+                break
+        run.cache.clear()  # tokens after an emitted EOS or past max_new_tokens are never emitted
+
+
+def speculative_ensemble(run: Run, method: SpeculativeEnsemble):
+    """SE-1..SE-6, for any number of members (two members alternate)."""
+    names, gammas = run.ensemble.names, method.gammas
+    run.prefill()  # METHOD-1
+    run.sample_target()  # METHOD-2
+    while not run.done:
+        run.step += 1
+        scorer = None
+        if not run.cache:  # SE-2: nothing cached, the default proposer drafts
+            run.propose(method.default_proposer, gammas[method.default_proposer])
+        else:  # SE-3: the member holding the fewest cached positions scores them all ...
+            scorer = min(names, key=lambda k: (run.held(k), names.index(k)))
+            run.forward(scorer)
+            run.propose(scorer, 1, bonus=True)  # ... and its next token joins the cache as a bonus
+        while run.all_hold_head() and not run.done:  # SE-4: verify while every member holds the head
+            if not run.verify_head():
+                scorer = None  # SE-5: rejected; cache dropped, the default proposer restarts
+                break
+        if scorer is not None and not run.done:  # SE-6: the scorer continues its own proposal
+            run.propose(scorer, gammas[scorer] - 1)
+    run.cache.clear()
+
+
+def mixture_ensemble(run: Run):
+    """MIX-1..MIX-3."""
+    ensemble = run.ensemble
+    weights = [ensemble.combination.weights[k] for k in ensemble.names]
+    run.prefill()  # METHOD-1
+    run.sample_target()  # METHOD-2
+    while not run.done:
+        run.step += 1
+        if ensemble.sampling.greedy:  # MIX-3: at T = 0 r is not a mixture; run the standard step
+            for name in ensemble.names:
+                run.forward(name)
+            run.sample_target()
+            continue
+        name = ensemble.names[run.chooser.draw(weights, "member")]  # MIX-2: member k ~ Cat(w)
+        run.forward(name)  # it processes every emitted token it missed
+        position = len(run.emitted)
+        run.emit(run.chooser.draw(run.proposal(name, position), f"{name}@{position}"), f"mixture:{name}")
+
+
+@dataclass
+class Result:
+    """What a run returns: emitted tokens, total cost, calls per member, and the trace. TRACE-1."""
+
+    tokens: list
+    cost: object
+    calls: dict
+    trace: list
+    uniforms_used: int | None = None
+
+
+def run_method(ensemble: Ensemble, method: Method, max_new_tokens: int, chooser: Chooser) -> Result:
+    """Run `method` on `ensemble` with every random decision resolved by `chooser`."""
+    method = method.check(ensemble)
+    run = Run(ensemble, chooser, max_new_tokens)
+    if isinstance(method, StandardEnsemble):
+        standard_ensemble(run)
+    elif isinstance(method, NaiveSE):
+        naive_se(run, method)
+    elif isinstance(method, SpeculativeEnsemble):
+        speculative_ensemble(run, method)
+    elif isinstance(method, MixtureEnsemble):
+        mixture_ensemble(run)
+    else:
+        raise ValueError(f"method: unknown method {method!r}")
+    return Result(tokens=list(run.emitted), cost=run.cost, calls=dict(run.calls), trace=run.trace)
+
+
+def generate(ensemble: Ensemble, method: Method, max_new_tokens: int, *, uniforms=None, seed=None) -> Result:
+    """Sample one sequence, consuming uniforms from one stream in spec order (RNG-1).
+
+    Give `uniforms` (a list of floats in [0, 1)) or an integer `seed`.
+    """
+    stream = UniformStream(uniforms, seed=seed)
+    result = run_method(ensemble, method, max_new_tokens, StreamChooser(stream))
+    result.uniforms_used = len(stream.used)
+    return result

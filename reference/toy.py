@@ -1,0 +1,235 @@
+"""Toy members and ensembles, and their JSON format (spec/09-toy-format.md).
+
+A toy member is a Markov model of a small order over a small vocabulary: a table from the last
+`order` tokens of the context to logits or exact probabilities. Toy ensembles drive the reference,
+the exact engine, the conformance vectors and `specens check`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .combine import Combination, WeightedEnsemble, check_mode, combination_from_json, target
+from .numbers import Dist, as_fraction
+from .transforms import Sampling, Scores, proposal_distribution
+
+FORMAT = "specens/toy-ensemble"
+VERSION = 1
+
+
+def _row(values, *, kind: str, name: str) -> Scores:
+    if kind == "probs":
+        probs = tuple(as_fraction(v, name=name) for v in values)
+        if any(p < 0 for p in probs) or sum(probs) != 1:
+            raise ValueError(f"{name}: probabilities must be non-negative and sum to exactly 1, got {[str(p) for p in probs]}")
+        return Scores(probs=probs)
+    logits = [float("-inf") if isinstance(v, str) and v.strip() == "-inf" else float(as_fraction(v, name=name)) for v in values]
+    return Scores(logits=np.array(logits))
+
+
+@dataclass(frozen=True)
+class ToyMember:
+    """A context-to-scores table keyed by the last `order` tokens (fewer at the start). TOY-2.
+
+    `table` maps a tuple of token ids to a `Scores`; the key `None` is the default row used for
+    contexts missing from the table.
+    """
+
+    name: str
+    table: Mapping
+    order: int = 1
+    cost: Fraction = Fraction(1)
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name: a member needs a non-empty string name, got {self.name!r}")
+        if not isinstance(self.order, int) or self.order < 0:
+            raise ValueError(f"order: must be a non-negative integer, got {self.order!r}")
+        cost = as_fraction(self.cost, name=f"cost of member {self.name!r}")
+        if not 0 < cost:
+            raise ValueError(f"cost of member {self.name!r}: must be positive, got {self.cost}")
+        object.__setattr__(self, "cost", cost)
+        sizes = {s.vocab_size for s in self.table.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"table of member {self.name!r}: rows have different vocabulary sizes {sorted(sizes)}")
+
+    @property
+    def vocab_size(self) -> int:
+        return next(iter(self.table.values())).vocab_size
+
+    def scores(self, context: Sequence[int]) -> Scores:
+        """The member's output at the position after `context`. TOY-2."""
+        key = tuple(context[len(context) - self.order :]) if self.order else ()
+        if key in self.table:
+            return self.table[key]
+        if None in self.table:
+            return self.table[None]
+        raise ValueError(f"member {self.name!r}: no table row for context {key} and no default row '*'")
+
+    @classmethod
+    def from_json(cls, obj: Mapping) -> "ToyMember":
+        name = obj.get("name")
+        kinds = [k for k in ("probs", "logits") if k in obj]
+        if len(kinds) != 1:
+            raise ValueError(f"member {name!r}: give exactly one of 'probs' or 'logits'")
+        table = {}
+        for key, values in obj[kinds[0]].items():
+            ctx = None if key == "*" else tuple(int(t) for t in key.split(",") if t.strip() != "")
+            table[ctx] = _row(values, kind=kinds[0], name=f"member {name!r} row {key!r}")
+        return cls(name=name, table=table, order=obj.get("order", 1), cost=obj.get("cost", 1))
+
+    def to_json(self) -> dict:
+        kind = "probs" if next(iter(self.table.values())).probs is not None else "logits"
+        rows = {}
+        for key, s in self.table.items():
+            k = "*" if key is None else ",".join(map(str, key))
+            rows[k] = [str(p) for p in s.probs] if kind == "probs" else [("-inf" if np.isneginf(v) else float(v)) for v in s.logits]
+        return {"name": self.name, "order": self.order, "cost": str(self.cost), kind: rows}
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """Members (addressed by name), a combination keyed by name, a mode and sampling settings. COMBINE-1.
+
+    mode defaults to 'probs' for WE and 'raw-logits' otherwise (COMBINE-5).
+    """
+
+    members: tuple
+    combination: Combination
+    mode: str | None = None
+    sampling: Sampling = Sampling()
+    eos_token_id: int | None = None
+    prompt: tuple = ()
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        members = tuple(self.members)
+        object.__setattr__(self, "members", members)
+        if not members:
+            raise ValueError("members: an ensemble needs at least one member")
+        names = [m.name for m in members]
+        if len(set(names)) != len(names):
+            raise ValueError(f"members: names must be unique, got {names}")
+        sizes = {m.vocab_size for m in members}
+        if len(sizes) != 1:
+            raise ValueError(f"members: vocabulary sizes differ {dict((m.name, m.vocab_size) for m in members)}; all members must share one vocabulary")
+        if set(self.combination.members) != set(names):
+            raise ValueError(
+                f"combination: names members {sorted(self.combination.members)} but the ensemble has {sorted(names)}; "
+                "key the combination by exactly the members' names"
+            )
+        mode = self.mode or ("probs" if isinstance(self.combination, WeightedEnsemble) else "raw-logits")
+        object.__setattr__(self, "mode", check_mode(mode))
+        if not isinstance(self.sampling, Sampling):
+            raise ValueError("sampling: must be a Sampling(...)")
+        v = self.vocab_size
+        if self.eos_token_id is not None and not (isinstance(self.eos_token_id, int) and 0 <= self.eos_token_id < v):
+            raise ValueError(f"eos_token_id: must be a token id in [0, {v}) or None, got {self.eos_token_id!r}")
+        prompt = tuple(self.prompt)
+        if any(not isinstance(t, int) or not 0 <= t < v for t in prompt):
+            raise ValueError(f"prompt: token ids must lie in [0, {v}), got {list(prompt)}")
+        object.__setattr__(self, "prompt", prompt)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.members[0].vocab_size
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.members)
+
+    def member(self, name: str):
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise ValueError(f"member: no member named {name!r}; the members are {list(self.names)}")
+
+    def cheapest(self) -> str:
+        """The default proposer unless one is named: lowest cost, ties to the lowest index. SE-1."""
+        return min(self.members, key=lambda m: m.cost).name
+
+    def proposal(self, name: str, context: tuple) -> Dist:
+        """p_k after `context` (memoised; a pure function of the context). TRANSFORM-6."""
+        key = ("p", name, context)
+        if key not in self._memo:
+            self._memo[key] = proposal_distribution(self.member(name).scores(context), self.sampling)
+        return self._memo[key]
+
+    def target(self, context: tuple) -> Dist:
+        """r after `context` (memoised). COMBINE-7."""
+        key = ("r", context)
+        if key not in self._memo:
+            outputs = {m.name: m.scores(context) for m in self.members}
+            self._memo[key] = target(outputs, self.combination, self.mode, self.sampling)
+        return self._memo[key]
+
+    def with_(self, **changes) -> "Ensemble":
+        """A copy with some fields changed (and a fresh memo)."""
+        fields = dict(members=self.members, combination=self.combination, mode=self.mode, sampling=self.sampling,
+                      eos_token_id=self.eos_token_id, prompt=self.prompt)
+        fields.update(changes)
+        return Ensemble(**fields)
+
+    @classmethod
+    def from_json(cls, obj: Mapping) -> "Ensemble":
+        """Read the `ensemble` part of a toy file. TOY-1."""
+        s = obj.get("sampling", {})
+        sampling = Sampling(temperature=s.get("temperature", 1), top_k=s.get("top_k"), top_p=s.get("top_p"))
+        return cls(
+            members=tuple(ToyMember.from_json(m) for m in obj["members"]),
+            combination=combination_from_json(obj["combination"]),
+            mode=obj.get("mode"),
+            sampling=sampling,
+            eos_token_id=obj.get("eos_token_id"),
+            prompt=tuple(obj.get("prompt", ())),
+        )
+
+    def to_json(self) -> dict:
+        s = self.sampling
+        return {
+            "members": [m.to_json() for m in self.members],
+            "combination": self.combination.to_json(),
+            "mode": self.mode,
+            "sampling": {"temperature": str(s.temperature), "top_k": s.top_k, "top_p": None if s.top_p is None else str(s.top_p)},
+            "eos_token_id": self.eos_token_id,
+            "prompt": list(self.prompt),
+        }
+
+
+def load_toy(path_or_obj) -> tuple[Ensemble, object, int]:
+    """Read a toy file: (ensemble, method, max_new_tokens). TOY-1.
+
+    Accepts a path or an already parsed dict. Errors name the offending field.
+    """
+    from .methods import method_from_json
+
+    if isinstance(path_or_obj, (str, Path)):
+        try:
+            obj = json.loads(Path(path_or_obj).read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path_or_obj}: not valid JSON ({e})") from None
+    else:
+        obj = path_or_obj
+    if obj.get("format") != FORMAT:
+        raise ValueError(f"format: expected {FORMAT!r}, got {obj.get('format')!r}")
+    if obj.get("version") != VERSION:
+        raise ValueError(f"version: this reader knows version {VERSION}, got {obj.get('version')!r}")
+    ensemble = Ensemble.from_json(obj["ensemble"])
+    method = method_from_json(obj.get("method", {"name": "standard"}), ensemble)
+    length = obj.get("max_new_tokens", 4)
+    if not isinstance(length, int) or length < 1:
+        raise ValueError(f"max_new_tokens: must be a positive integer, got {length!r}")
+    return ensemble, method, length
+
+
+def dump_toy(ensemble: Ensemble, method, max_new_tokens: int) -> dict:
+    """The toy-file JSON object for an ensemble, a method and a length. TOY-1."""
+    return {"format": FORMAT, "version": VERSION, "ensemble": ensemble.to_json(), "method": method.to_json(),
+            "max_new_tokens": max_new_tokens}

@@ -1,0 +1,1 @@
+"""specens: Speculative Ensemble decoding, exact, fast and checkable."""
