@@ -1,0 +1,28 @@
+(* Assumptions.v: print the axioms each main theorem depends on.
+
+   Building this file makes Coq list, for every main theorem, the global assumptions its proof
+   uses.  proofs/README.md records the output. *)
+
+From Specens Require Import Dist Verify WeightedEnsemble Cost.
+
+Print Assumptions verify_step_emits_r.
+Print Assumptions verify_step_expect.
+Print Assumptions zero_residual_mass_iff_eq.
+Print Assumptions reject_prob_zero_iff_eq.
+Print Assumptions acceptance_is_overlap.
+Print Assumptions overlap_is_one_minus_tv.
+Print Assumptions we_acceptance_ge_lambda.
+Print Assumptions we_acceptance_eq_lambda_iff_disjoint.
+Print Assumptions we_best_proposer_acceptance_ge_half.
+Print Assumptions we_residual_is_sd_residual.
+Print Assumptions we_residual_normalised_eq.
+Print Assumptions we_acceptance_closed_form.
+Print Assumptions tokens_law_sum1.
+Print Assumptions tokens_tail.
+Print Assumptions expected_tokens_sum_pow.
+Print Assumptions expected_tokens_truncated_geometric.
+Print Assumptions expected_tokens_alpha_one.
+Print Assumptions alt_speedup_gamma_one.
+Print Assumptions never_slower_gamma_one.
+Print Assumptions never_slower_eq_iff.
+Print Assumptions speedup_gamma_two_gt1_iff.
