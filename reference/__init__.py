@@ -1,1 +1,37 @@
-"""NumPy reference."""
+"""specens.reference: the NumPy reference of the specens specification (../spec).
+
+Plain NumPy and `fractions`, never torch. One function per rule, each citing its rule id. Use it
+as an oracle: `exact_output_pmf` gives the exact law of a method on a toy ensemble,
+`exact_ensemble_pmf` the law every exact sampler must reproduce.
+
+>>> from specens.reference import load_toy, generate, exact_ensemble_pmf  # doctest: +SKIP
+"""
+
+from .combine import ContrastiveDecoding, CustomCombination, LinearLogits, WeightedEnsemble, target
+from .cost import alternate_speedup, naive_expected_tokens, naive_speedup, standard_cost
+from .engine import ExactResult, enumerate_runs, exact_ensemble_pmf, exact_output_pmf
+from .methods import (
+    MixtureEnsemble,
+    NaiveSE,
+    Result,
+    SpeculativeEnsemble,
+    StandardEnsemble,
+    generate,
+    method_from_json,
+    run_method,
+)
+from .numbers import lift, softmax
+from .rng import StreamChooser, UniformStream, sample
+from .toy import Ensemble, ToyMember, dump_toy, load_toy
+from .transforms import Sampling, Scores, proposal_distribution, transform
+from .verify import acceptance_probability, overlap, residual, total_variation, verify
+
+__all__ = [
+    "ContrastiveDecoding", "CustomCombination", "Ensemble", "ExactResult", "LinearLogits", "MixtureEnsemble",
+    "NaiveSE", "Result", "Sampling", "Scores", "SpeculativeEnsemble", "StandardEnsemble", "StreamChooser",
+    "ToyMember", "UniformStream", "WeightedEnsemble", "acceptance_probability", "alternate_speedup",
+    "dump_toy", "enumerate_runs", "exact_ensemble_pmf", "exact_output_pmf", "generate", "lift", "load_toy",
+    "method_from_json", "naive_expected_tokens", "naive_speedup", "overlap", "proposal_distribution",
+    "residual", "run_method", "sample", "softmax", "standard_cost", "target", "total_variation", "transform",
+    "verify",
+]

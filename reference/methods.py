@@ -122,7 +122,7 @@ def method_from_json(obj: Mapping, ensemble: Ensemble) -> Method:
 
 # ---------------------------------------------------------------------------------------------
 def standard_ensemble(run: Run):
-    """STD-1..STD-2."""
+    """The standard ensemble: METHOD-1, METHOD-2, then STD-1 and STD-2 until METHOD-3."""
     run.prefill()  # METHOD-1
     run.sample_target()  # METHOD-2: the first token comes straight from r
     while not run.done:
@@ -133,7 +133,7 @@ def standard_ensemble(run: Run):
 
 
 def naive_se(run: Run, method: NaiveSE):
-    """NAIVE-1..NAIVE-4."""
+    """Naive SE: METHOD-1, METHOD-2, then NAIVE-2, NAIVE-3, NAIVE-4 until METHOD-3."""
     run.prefill()  # METHOD-1
     run.sample_target()  # METHOD-2
     while not run.done:
@@ -149,7 +149,10 @@ def naive_se(run: Run, method: NaiveSE):
 
 
 def speculative_ensemble(run: Run, method: SpeculativeEnsemble):
-    """SE-1..SE-6, for any number of members (two members alternate)."""
+    """Speculative ensemble (SE-1): METHOD-1, METHOD-2, then SE-2 or SE-3, SE-4, SE-5, SE-6 until METHOD-3.
+
+    Any number of members; two members alternate.
+    """
     names, gammas = run.ensemble.names, method.gammas
     run.prefill()  # METHOD-1
     run.sample_target()  # METHOD-2
@@ -172,7 +175,7 @@ def speculative_ensemble(run: Run, method: SpeculativeEnsemble):
 
 
 def mixture_ensemble(run: Run):
-    """MIX-1..MIX-3."""
+    """Mixture ensemble (MIX-1): METHOD-1, METHOD-2, then MIX-2 (MIX-3 at T = 0) until METHOD-3."""
     ensemble = run.ensemble
     weights = [ensemble.combination.weights[k] for k in ensemble.names]
     run.prefill()  # METHOD-1
@@ -192,7 +195,7 @@ def mixture_ensemble(run: Run):
 
 @dataclass
 class Result:
-    """What a run returns: emitted tokens, total cost, calls per member, and the trace. TRACE-1."""
+    """What a run returns: emitted tokens, total cost (COST-2), calls per member, and the trace. TRACE-1."""
 
     tokens: list
     cost: object

@@ -88,7 +88,7 @@ class Run:
             self.holds[m.name].add(0)
 
     def forward(self, name: str, upto: int | None = None):
-        """One call of `name` over every token of seq it has not processed (through `upto`). COST-1."""
+        """One call of `name` over every token of seq it has not processed (through `upto`). COST-1, COST-2."""
         upto = len(self.seq) if upto is None else upto
         start = self.fed[name]
         assert start < upto, f"{name} has nothing new to process"
@@ -112,7 +112,7 @@ class Run:
         self.emit(self.chooser.draw(self.target(position), f"r@{position}"), rule)
 
     def propose(self, name: str, count: int, *, bonus: bool = False):
-        """`name` draws up to `count` tokens from its own p_k, one call before each draw it lacks. SE-2.
+        """`name` draws up to `count` tokens from its own p_k, one call before each draw it lacks. NAIVE-2, SE-2.
 
         The first draw uses the output the member already holds at the end of seq, if any
         (a bonus token, SE-3); every later draw needs a call over the previous token.
@@ -130,7 +130,7 @@ class Run:
                 break
 
     def verify_head(self) -> bool:
-        """Verify the oldest cached token against r; emit it or its replacement. VERIFY-3, SE-4.
+        """Verify the oldest cached token against r; emit it or its replacement. METHOD-4, VERIFY-3.
 
         Returns True when accepted. On rejection every cached token and every cached output is
         dropped and each member's processed tokens are cropped to the emitted prefix (SE-5).
@@ -147,7 +147,7 @@ class Run:
         return accepted
 
     def reject(self, position: int):
-        """Drop the cache and all held outputs; crop members to the tokens before `position`. SE-5."""
+        """Drop the cache and all held outputs; crop members to the tokens before `position`. METHOD-4, SE-5."""
         self.cache.clear()
         for name in self.ensemble.names:
             self.holds[name].clear()
