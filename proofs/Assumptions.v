@@ -3,7 +3,8 @@
    Building this file makes Coq list, for every main theorem, the global assumptions its proof
    uses.  proofs/README.md records the output. *)
 
-From Specens Require Import Dist Verify WeightedEnsemble Cost.
+From mathcomp Require Import all_ssreflect ssralg ssrnum.
+From Specens Require Import Dist Verify WeightedEnsemble Cost Sequence.
 
 Print Assumptions verify_step_emits_r.
 Print Assumptions verify_step_expect.
@@ -26,3 +27,16 @@ Print Assumptions alt_speedup_gamma_one.
 Print Assumptions never_slower_gamma_one.
 Print Assumptions never_slower_eq_iff.
 Print Assumptions speedup_gamma_two_gt1_iff.
+Print Assumptions round_emits_ensemble_sequence.
+Print Assumptions round_first_token_is_r.
+Print Assumptions eager_round_eq_lazy_round.
+Print Assumptions naive_round_emits_ensemble_sequence.
+Print Assumptions decode_emits_ensemble_sequence.
+Print Assumptions alternate_decode_emits_ensemble_sequence.
+Print Assumptions naive_decode_emits_ensemble_sequence.
+
+(* The statements as Coq sees them after their sections close. *)
+Check verify_step_emits_r.
+Check round_emits_ensemble_sequence.
+Check decode_emits_ensemble_sequence.
+Check alternate_decode_emits_ensemble_sequence.
