@@ -1,1 +1,29 @@
-"""specens: Speculative Ensemble decoding, exact, fast and checkable."""
+"""specens: Speculative Ensemble decoding, exact, fast and checkable.
+
+The public surface is listed in `__all__`. Names are imported on first use, so `import specens`
+(and the NumPy-only `specens.reference` and `specens.oracle`) never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (one line each; keep sorted by module)
+_EXPORTS = {
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'specens' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

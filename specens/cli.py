@@ -1,0 +1,35 @@
+"""The `specens` command line: one subcommand per module, imported only when used."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> module with `add_arguments(parser)` and `run(args) -> int`
+SUBCOMMANDS = {
+    "demo": ("specens._cli_demo", "sample a speculative ensemble on a built-in toy ensemble (NumPy reference)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="specens", description="Speculative Ensemble decoding: exact, fast, checkable.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = {}
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        modules[name] = importlib.import_module(module)
+        modules[name].add_arguments(p)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return modules[args.command].run(args)
+    except ValueError as e:  # bad input: a clear message and exit code 2, never a traceback
+        print(f"specens {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
