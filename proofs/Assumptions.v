@@ -10,6 +10,7 @@ Print Assumptions verify_step_emits_r.
 Print Assumptions verify_step_expect.
 Print Assumptions zero_residual_mass_iff_eq.
 Print Assumptions reject_prob_zero_iff_eq.
+Print Assumptions reject_prob_is_excess_mass.
 Print Assumptions acceptance_is_overlap.
 Print Assumptions overlap_is_one_minus_tv.
 Print Assumptions we_acceptance_ge_lambda.
@@ -20,6 +21,7 @@ Print Assumptions we_residual_normalised_eq.
 Print Assumptions we_acceptance_closed_form.
 Print Assumptions tokens_law_sum1.
 Print Assumptions tokens_tail.
+Print Assumptions expectation_is_tail_sum.
 Print Assumptions expected_tokens_sum_pow.
 Print Assumptions expected_tokens_truncated_geometric.
 Print Assumptions expected_tokens_alpha_one.

@@ -22,8 +22,8 @@
    - speedup_gamma_two_gt1_iff (COR-3.4): with gamma = 2 the naive speed-up
      (1 - alpha^2)(1 + c) / ((1 - alpha)(1 + 2c)) exceeds 1 exactly when alpha > c / (1 + c).
 
-   The speed-up formulas themselves (THM-3.1, THM-3.6) rest on the paper's cost assumptions and
-   are definitions here, not theorems. *)
+   The speed-up formulas themselves (the paper's Theorems 3.1 and 3.6) rest on its cost
+   assumptions and are definitions here, not theorems. *)
 
 From mathcomp Require Import all_ssreflect ssralg ssrnum.
 
@@ -129,7 +129,7 @@ under eq_bigr do rewrite expr1n.
 by rewrite sumr_const_nat subn0.
 Qed.
 
-(* Speed-up formulas of the paper (THM-3.1 and THM-3.6), as definitions. *)
+(* Speed-up formulas of the paper (its Theorems 3.1 and 3.6), as definitions. *)
 Definition speedup_naive a c g :=
   (1 - a ^+ g) * (1 + c) / ((1 - a) * (1 + c * g%:R)).
 Definition speedup_alt a c gq gp :=
