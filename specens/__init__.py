@@ -12,6 +12,21 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (one line each; keep sorted by module)
 _EXPORTS = {
+    "Ensemble": "specens.api",
+    "Generation": "specens.api",
+    "Statistics": "specens.api",
+    "generate": "specens.api",
+    "Member": "specens.members",
+    "ContrastiveDecoding": "specens.reference.combine",
+    "CustomCombination": "specens.reference.combine",
+    "LinearLogits": "specens.reference.combine",
+    "WeightedEnsemble": "specens.reference.combine",
+    "MixtureEnsemble": "specens.reference.methods",
+    "NaiveSE": "specens.reference.methods",
+    "SpeculativeEnsemble": "specens.reference.methods",
+    "StandardEnsemble": "specens.reference.methods",
+    "UniformStream": "specens.reference.rng",
+    "Sampling": "specens.reference.transforms",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

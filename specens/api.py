@@ -1,0 +1,299 @@
+"""The public fast-path API: `Ensemble`, `generate`, and what a run returns (spec/11-fast-path.md).
+
+    >>> ensemble = Ensemble([Member(small, name="s", cost="1/4"), Member(large, name="l")],  # doctest: +SKIP
+    ...                     WeightedEnsemble({"s": "1/2", "l": "1/2"}), tokenizer=tokenizer)
+    >>> out = generate(ensemble, "def f(", method=SpeculativeEnsemble({"s": 3, "l": 1}),   # doctest: +SKIP
+    ...                max_new_tokens=32, seed=0)
+    >>> out.text, out.stats.alpha                                                            # doctest: +SKIP
+
+Combinations, modes, sampling settings and methods are the reference's own config objects, so one
+ensemble description drives both the NumPy reference and the fast path.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Sequence
+
+import torch
+
+from specens.decode import run_method
+from specens.distributions import Combiner
+from specens.members import Member
+from specens.reference.combine import CustomCombination, WeightedEnsemble, check_mode
+from specens.reference.methods import NaiveSE, SpeculativeEnsemble, StandardEnsemble
+from specens.reference.rng import UniformStream
+from specens.reference.transforms import Sampling
+from specens.state import PHASES, Run
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
+          torch.float64: torch.float64}
+
+
+def _vocabulary(tokenizer) -> dict:
+    return tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+
+
+class Ensemble:
+    """Members, a combination keyed by member name, a mode and sampling settings. COMBINE-1, FAST-1, FAST-2.
+
+    Args:
+        members: `Member`s (a bare model is wrapped and named m0, m1, ... by position).
+        combination: `WeightedEnsemble`, `ContrastiveDecoding`, `LinearLogits`, `CustomCombination`,
+            or a callable of {name: vector} (made a `CustomCombination`); default: equal weights.
+        mode: 'probs', 'logits' or 'raw-logits' (default: 'probs' for WE, 'raw-logits' otherwise).
+        sampling: `Sampling(temperature, top_k, top_p)`; temperature 0 is greedy.
+        eos_token_id: stop after this token (METHOD-3); None: never stop early.
+        tokenizer: the shared tokenizer (for text prompts and for FAST-1's vocabulary size).
+        vocab_size: the shared vocabulary size V, when no tokenizer says it (FAST-1).
+        device: where r is formed and verified (default: where the first member's logits appear).
+        dtype: 'float32' (default) or 'float64' for combination and verification (FAST-2).
+    """
+
+    def __init__(self, members: Sequence, combination=None, *, mode: str | None = None,
+                 sampling: Sampling = Sampling(), eos_token_id: int | None = None, tokenizer=None,
+                 vocab_size: int | None = None, device=None, dtype="float32"):
+        members = tuple(m if isinstance(m, Member) else Member(m, name=f"m{i}") for i, m in enumerate(members))
+        if not members:
+            raise ValueError("members: an ensemble needs at least one member")
+        names = [m.name for m in members]
+        if len(set(names)) != len(names):
+            raise ValueError(f"members: names must be unique, got {names}; pass name= to each Member")
+        if combination is None:
+            combination = WeightedEnsemble({k: Fraction(1, len(names)) for k in names})
+        elif callable(combination) and not hasattr(combination, "members"):
+            combination = CustomCombination(combination, members=tuple(names))
+        if set(getattr(combination, "members", ())) != set(names):
+            raise ValueError(f"combination: names members {sorted(getattr(combination, 'members', ()))} but the "
+                             f"ensemble has {sorted(names)}; key the combination by exactly the members' names")
+        if not isinstance(sampling, Sampling):
+            raise ValueError("sampling: must be a specens Sampling(temperature=..., top_k=..., top_p=...)")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype: the combination runs in 'float32' or 'float64', got {dtype!r}")
+        self.members, self.combination, self.sampling = members, combination, sampling
+        self.mode = check_mode(mode or ("probs" if isinstance(combination, WeightedEnsemble) else "raw-logits"))
+        self.tokenizer = tokenizer or next((m.tokenizer for m in members if m.tokenizer is not None), None)
+        self.vocab_size = self._align_vocabulary(vocab_size)
+        if eos_token_id is not None and not (isinstance(eos_token_id, int) and 0 <= eos_token_id < self.vocab_size):
+            raise ValueError(f"eos_token_id: must be a token id in [0, {self.vocab_size}) or None, got {eos_token_id!r}")
+        self.eos_token_id = eos_token_id
+        self.device = torch.device(device) if device is not None else members[0].output_device
+        self.dtype = DTYPES[dtype]
+        self.combiner = Combiner(combination, names, self.mode, sampling, device=self.device, dtype=self.dtype)
+
+    def _align_vocabulary(self, vocab_size: int | None) -> int:
+        """V: the tokenizer's size; padded logit columns beyond it are dropped. FAST-1.
+
+        Members whose tokenizers have different vocabularies are refused. Without any tokenizer
+        or `vocab_size`, members must have equal logit widths.
+        """
+        tokenizers = [t for t in [self.tokenizer] + [m.tokenizer for m in self.members] if t is not None]
+        reference = _vocabulary(tokenizers[0]) if tokenizers else None
+        for t in tokenizers[1:]:
+            if _vocabulary(t) != reference or len(t) != len(tokenizers[0]):
+                raise ValueError("tokenizer: the members use different tokenizers (different vocabularies); an "
+                                 "ensemble needs one shared tokenizer, so pick members of one model family")
+        widths = {m.name: m.logit_width for m in self.members}
+        if vocab_size is None and tokenizers:
+            vocab_size = len(tokenizers[0])
+        if vocab_size is None:
+            if len(set(widths.values())) != 1:
+                raise ValueError(f"vocab_size: the members' logit widths differ {widths}; pass the shared tokenizer "
+                                 "(tokenizer=...) or vocab_size=... so padded columns can be dropped")
+            vocab_size = next(iter(widths.values()))
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+            raise ValueError(f"vocab_size: must be a positive integer, got {vocab_size!r}")
+        short = {k: w for k, w in widths.items() if w < vocab_size}
+        if short:
+            raise ValueError(f"vocab_size: members {short} produce fewer logits than the vocabulary's {vocab_size} "
+                             "tokens; they do not share this tokenizer")
+        return vocab_size
+
+    # the interface the reference's method objects read (`method.check(ensemble)`)
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.members)
+
+    def member(self, name: str) -> Member:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise ValueError(f"member: no member named {name!r}; the members are {list(self.names)}")
+
+    def cheapest(self) -> str:
+        """The default proposer: lowest cost, ties to the lowest index. SE-1."""
+        return min(self.members, key=lambda m: m.cost).name
+
+    def __repr__(self) -> str:
+        return (f"Ensemble({list(self.members)}, {self.combination!r}, mode={self.mode!r}, V={self.vocab_size}, "
+                f"{self.dtype} on {self.device})")
+
+
+@dataclass
+class Statistics:
+    """What one row cost and how proposals fared. Per member: calls (prefill included), generated tokens
+    fed, tokens proposed, verified and accepted as proposer; seconds per phase (prefill; propose: the
+    proposer's calls and draws; score: every other call; verify: forming r, accept tests, direct draws).
+    On CUDA, phase times are host times: a kernel's time can show up in the next phase that syncs."""
+
+    emitted: int = 0
+    prompt_tokens: int = 0
+    cost: Fraction = Fraction(0)
+    calls: dict = field(default_factory=dict)
+    tokens_fed: dict = field(default_factory=dict)
+    proposed: dict = field(default_factory=dict)
+    verified: dict = field(default_factory=dict)
+    accepted: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+    @property
+    def alpha(self) -> dict:
+        """Acceptance rate per proposing member (per direction): accepted / verified; None if none verified."""
+        return {k: (self.accepted.get(k, 0) / v if v else None) for k, v in self.verified.items()}
+
+    @property
+    def tokens_per_call(self) -> float:
+        """Emitted tokens per member call after prefill."""
+        calls = sum(self.calls.values()) - len(self.calls)
+        return self.emitted / calls if calls else float("inf")
+
+    @property
+    def tokens_per_member_call(self) -> dict:
+        """Emitted tokens per call of each member after prefill."""
+        return {k: (self.emitted / (c - 1) if c > 1 else float("inf")) for k, c in self.calls.items()}
+
+    @property
+    def tokens_per_second(self) -> float:
+        total = self.seconds.get("wall", 0.0)
+        return self.emitted / total if total else float("inf")
+
+    def as_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in ("emitted", "prompt_tokens", "calls", "tokens_fed", "proposed",
+                                               "verified", "accepted", "seconds")}
+        out.update(cost=str(self.cost), alpha=self.alpha, tokens_per_call=self.tokens_per_call,
+                   tokens_per_member_call=self.tokens_per_member_call, tokens_per_second=self.tokens_per_second)
+        return out
+
+
+@dataclass
+class Generation:
+    """One row's result: tokens, text (with a tokenizer), statistics, and on request the trace (TRACE-1)
+    and the outcome of every choice point in order (`decisions`, for coupling checks)."""
+
+    tokens: list
+    stats: Statistics
+    text: str | None = None
+    trace: list | None = None
+    decisions: list | None = None
+    uniforms_used: int = 0
+
+    @property
+    def cost(self) -> Fraction:
+        return self.stats.cost
+
+    @property
+    def calls(self) -> dict:
+        return self.stats.calls
+
+
+def _prompts(ensemble: Ensemble, prompts) -> tuple[list[list[int]], bool]:
+    """Token-id rows and whether a single prompt was given."""
+    if isinstance(prompts, torch.Tensor):
+        if prompts.dim() not in (1, 2):
+            raise ValueError(f"prompts: a tensor of token ids must be 1-D or 2-D, got shape {tuple(prompts.shape)}")
+        return (prompts.tolist(), False) if prompts.dim() == 2 else ([prompts.tolist()], True)
+    single = isinstance(prompts, str) or (isinstance(prompts, (list, tuple))
+                                          and all(isinstance(t, numbers.Integral) for t in prompts)
+                                          and len(prompts) > 0)
+    rows = [prompts] if single else list(prompts)
+    if not rows:
+        raise ValueError("prompts: give a prompt (text or token ids) or a non-empty list of them")
+    out = []
+    for row in rows:
+        if isinstance(row, str):
+            if ensemble.tokenizer is None:
+                raise ValueError("prompts: text needs a tokenizer; pass tokenizer= to Ensemble or give token ids")
+            row = ensemble.tokenizer(row)["input_ids"]
+        row = list(row)
+        if not row or not all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in row):
+            raise ValueError(f"prompts: each prompt must be a non-empty list of token ids, got {row!r}")
+        row = [int(t) for t in row]
+        bad = [t for t in row if not 0 <= t < ensemble.vocab_size]
+        if bad:
+            raise ValueError(f"prompts: token ids must lie in [0, {ensemble.vocab_size}), got {bad}")
+        out.append(row)
+    return out, single
+
+
+def _streams(rows: int, single: bool, seed, uniforms) -> list[UniformStream]:
+    """One independent uniform stream per row (FAST-4): seed + b, a list of seeds, or given uniforms."""
+    if (seed is None) == (uniforms is None):
+        raise ValueError("seed/uniforms: randomness is an input; give seed= (an int, or one per row) or "
+                         "uniforms= (floats in [0, 1), or a UniformStream; one per row for a batch)")
+    if seed is not None:
+        seeds = [seed + b for b in range(rows)] if isinstance(seed, int) and not isinstance(seed, bool) else list(seed)
+        if len(seeds) != rows or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise ValueError(f"seed: give an int or a list of {rows} ints (one per row), got {seed!r}")
+        if len(set(seeds)) != rows:
+            raise ValueError(f"seed: rows must have different seeds (defect 8), got {seeds}")
+        return [UniformStream(seed=s) for s in seeds]
+    sources = [uniforms] if single else list(uniforms)
+    if len(sources) != rows:
+        raise ValueError(f"uniforms: give one source per row ({rows}), got {len(sources)}")
+    streams = [s if isinstance(s, UniformStream) else UniformStream(list(s)) for s in sources]
+    if len({id(s) for s in streams}) != rows:
+        raise ValueError("uniforms: rows must not share one UniformStream (defect 8); give one per row")
+    return streams
+
+
+def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, seed=None, uniforms=None,
+             trace: bool = False):
+    """Sample from the ensemble with `method`, consuming each row's uniforms in spec order. RNG-1, FAST-4, FAST-5.
+
+    Args:
+        prompts: text or a list of token ids (one row), or a list of them / a 2-D tensor (a batch).
+        max_new_tokens: the most tokens a row emits (METHOD-3).
+        method: `StandardEnsemble()` (default), `NaiveSE(gamma, proposer)`,
+            `SpeculativeEnsemble(gammas, default_proposer)` or `MixtureEnsemble()`.
+        seed: an int (row b uses seed + b) or one int per row; or
+        uniforms: floats in [0, 1) or a `UniformStream` (one per row for a batch).
+        trace: also return the trace in the reference's shape (TRACE-1) and the decisions.
+    Returns: a `Generation` for a single prompt, a list of them for a batch. Rows run one after another,
+    each with fresh KV caches and its own stream.
+    """
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
+    method = (method or StandardEnsemble()).check(ensemble)
+    rows, single = _prompts(ensemble, prompts)
+    streams = _streams(len(rows), single, seed, uniforms)
+    for row in rows:
+        for m in ensemble.members:  # FAST-5: every position a row can reach must fit every member
+            if m.max_length is not None and len(row) + max_new_tokens > m.max_length:
+                raise ValueError(f"max_new_tokens: a prompt of {len(row)} tokens plus {max_new_tokens} new tokens "
+                                 f"exceeds member {m.name!r}'s context of {m.max_length}; shorten the prompt or lower "
+                                 f"max_new_tokens to {max(m.max_length - len(row), 0)}")
+            if isinstance(method, (NaiveSE, SpeculativeEnsemble)):
+                m.check_croppable(len(row) + max_new_tokens)
+    results = []
+    with torch.inference_mode():
+        for row, stream in zip(rows, streams):
+            start = time.perf_counter()
+            run = run_method(Run(ensemble, row, stream, max_new_tokens, record_trace=trace), method)
+            run.seconds["wall"] = time.perf_counter() - start
+            results.append(_result(ensemble, run, trace))
+    return results[0] if single else results
+
+
+def _result(ensemble: Ensemble, run: Run, trace: bool) -> Generation:
+    names = ensemble.names
+    stats = Statistics(emitted=len(run.emitted), prompt_tokens=len(run.prompt), cost=run.cost,
+                       calls={k: run.calls[k] for k in names}, tokens_fed={k: run.tokens_fed[k] for k in names},
+                       proposed={k: run.proposed[k] for k in names}, verified={k: run.verified[k] for k in names},
+                       accepted={k: run.accepted[k] for k in names},
+                       seconds={k: run.seconds[k] for k in PHASES + ("wall",)})
+    text = ensemble.tokenizer.decode(run.emitted) if ensemble.tokenizer is not None else None
+    return Generation(tokens=list(run.emitted), stats=stats, text=text, trace=run.trace,
+                      decisions=list(run.decisions) if trace else None, uniforms_used=len(run.stream.used))

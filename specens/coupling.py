@@ -1,0 +1,168 @@
+"""Couple the fast path with the NumPy reference: same members on both sides, traces compared.
+
+- `ToyLM`: a reference `ToyMember` table as a torch causal LM with a real `DynamicCache`, so the
+  fast path (caches, crops, alignment) runs on members whose exact law the reference knows.
+- `ReferenceMember`: a transformers model as a reference member; every `scores(context)` is a full
+  forward without a cache, in float64.
+- `reference_ensemble`: the reference `Ensemble` that describes a fast `Ensemble` for one prompt.
+- `trace_mismatches`: field-by-field comparison of two traces (TRACE-1), ratios with a tolerance.
+- `MarginChooser`: the reference's stream chooser, also recording how far each uniform fell from
+  its decision boundary, to explain float32 mismatches (NUM-2's note).
+- `tiny_causal_lm`, `tiny_tokenizer`: seeded tiny random transformers models and a word-level
+  tokenizer, built offline.
+"""
+
+from __future__ import annotations
+
+import copy
+from fractions import Fraction
+from types import SimpleNamespace
+
+import torch
+
+from specens.reference.rng import StreamChooser, sample
+from specens.reference.toy import Ensemble as ReferenceEnsemble
+from specens.reference.toy import ToyMember
+from specens.reference.transforms import Scores
+
+
+class ToyLM(torch.nn.Module):
+    """A `ToyMember` as a causal LM: logits (1, K, V) in float64, the context kept in a `DynamicCache`.
+
+    Its cache stores the token ids as one-dimensional "keys", so cropping the cache (FAST-3) really
+    forgets tokens, and a wrong crop shows up as a wrong context. `extra_logits` appends padded
+    columns (FAST-1 tests).
+    """
+
+    def __init__(self, toy: ToyMember, *, extra_logits: int = 0):
+        super().__init__()
+        self.toy, self.extra = toy, extra_logits
+        self.vocab_size = toy.vocab_size + extra_logits
+        self.register_buffer("anchor", torch.zeros(1, dtype=torch.float64))  # gives the module a device
+        self._rows: dict = {}
+
+    def _row(self, context: tuple) -> torch.Tensor:
+        if context not in self._rows:
+            logits = torch.from_numpy(self.toy.scores(context).to_logits().copy())
+            pad = torch.full((self.extra,), float("-inf"), dtype=torch.float64) if self.extra else logits[:0]
+            self._rows[context] = torch.cat([logits, pad]).to(self.anchor.device)
+        return self._rows[context]
+
+    def forward(self, input_ids: torch.Tensor, cache=None, use_cache: bool = True, **kwargs):
+        new = input_ids[0].tolist()
+        past = [] if cache is None or cache.get_seq_length() == 0 else [int(t) for t in cache.layers[0].keys[0, 0, :, 0]]
+        history = past + new
+        if cache is not None:
+            ids = torch.tensor(new, dtype=torch.float64, device=self.anchor.device).view(1, 1, -1, 1)
+            cache.update(ids, ids, 0)
+        rows = [self._row(tuple(history[: len(past) + j + 1])) for j in range(len(new))]
+        return SimpleNamespace(logits=torch.stack(rows)[None])  # (1, K, V)
+
+
+class ReferenceMember:
+    """A transformers model as a reference member: full no-cache forward per context, float64 logits."""
+
+    def __init__(self, model, *, name: str, cost, vocab_size: int):
+        self.model, self.name, self.cost, self.vocab_size = model, name, Fraction(cost), vocab_size
+        self._memo: dict = {}
+        self._device = next(model.parameters()).device
+
+    def scores(self, context) -> Scores:
+        context = tuple(context)
+        if context not in self._memo:
+            with torch.no_grad():
+                ids = torch.tensor([context], dtype=torch.long, device=self._device)
+                logits = self.model(input_ids=ids, use_cache=False).logits[0, -1, : self.vocab_size]
+            self._memo[context] = Scores(logits=logits.double().cpu().numpy())
+        return self._memo[context]
+
+
+def reference_member(member, vocab_size: int, *, dtype=torch.float64):
+    """The reference twin of a fast `Member`: its toy table, or its model (a float64 copy if needed)."""
+    if isinstance(member.model, ToyLM):
+        return member.model.toy
+    model = member.model
+    if next(model.parameters()).dtype != dtype:
+        model = copy.deepcopy(model).to(dtype)
+    return ReferenceMember(model, name=member.name, cost=member.cost, vocab_size=vocab_size)
+
+
+def reference_ensemble(ensemble, prompt, *, members=None) -> ReferenceEnsemble:
+    """The reference `Ensemble` with the same members, combination, mode, sampling, EOS and prompt."""
+    members = members or [reference_member(m, ensemble.vocab_size) for m in ensemble.members]
+    return ReferenceEnsemble(tuple(members), ensemble.combination, mode=ensemble.mode, sampling=ensemble.sampling,
+                             eos_token_id=ensemble.eos_token_id, prompt=tuple(prompt))
+
+
+def trace_mismatches(fast: list, reference: list, *, rtol: float) -> list[str]:
+    """Every difference between two traces (TRACE-1): events, fields, values; `ratio` within rtol."""
+    problems = []
+    if len(fast) != len(reference):
+        problems.append(f"lengths differ: fast {len(fast)} events, reference {len(reference)}")
+    for i, (a, b) in enumerate(zip(fast, reference)):
+        if set(a) != set(b):
+            problems.append(f"event {i}: fields {sorted(a)} vs {sorted(b)}")
+            continue
+        for key in a:
+            x, y = a[key], b[key]
+            if key == "ratio":
+                if abs(x - y) > rtol * max(abs(y), 1e-300):
+                    problems.append(f"event {i}: ratio {x!r} vs {y!r}")
+            elif x != y or type(x) is not type(y):
+                problems.append(f"event {i} ({a.get('event')}): {key} {x!r} vs {y!r}")
+    return problems
+
+
+class MarginChooser(StreamChooser):
+    """The reference chooser (RNG-1), recording each decision with its margin: the distance of u from
+    the nearest boundary that would change the outcome (exact rationals, reported as floats)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.decisions: list[tuple[str, object, float]] = []
+
+    def draw(self, dist, what):
+        u = Fraction(next(self.stream))
+        x = sample(dist, u)
+        below = sum(dist[:x], Fraction(0))
+        self.decisions.append(("draw", x, float(min(u - below, below + dist[x] - u))))
+        return x
+
+    def accept(self, r_x, q_x, what):
+        u = Fraction(next(self.stream))
+        self.decisions.append(("accept", u * q_x < r_x, float(abs(u - r_x / q_x))))
+        return u * q_x < r_x
+
+
+def tiny_causal_lm(arch: str, vocab_size: int, *, seed: int, dtype=torch.float32, hidden: int = 16,
+                   layers: int = 1, init_range: float = 0.5, context: int = 64, **config):
+    """A seeded random transformers causal LM ('llama', 'gpt2', 'qwen2'), built offline, in eval mode.
+
+    `init_range` is large on purpose: the default 0.02 gives nearly uniform next-token laws, in
+    which every method looks right.
+    """
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Qwen2Config
+
+    if arch == "gpt2":
+        cfg = GPT2Config(vocab_size=vocab_size, n_embd=hidden, n_layer=layers, n_head=2, n_positions=context,
+                         initializer_range=init_range, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **config)
+    elif arch in ("llama", "qwen2"):
+        cls = LlamaConfig if arch == "llama" else Qwen2Config
+        cfg = cls(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                  num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=context,
+                  initializer_range=init_range, tie_word_embeddings=False, **config)
+    else:
+        raise ValueError(f"arch: one of 'llama', 'gpt2', 'qwen2', got {arch!r}")
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(cfg).to(dtype).eval()
+
+
+def tiny_tokenizer(vocab_size: int, *, prefix: str = "t"):
+    """A word-level tokenizer of `vocab_size` words `t0 t1 ...` (a different `prefix`: a different vocabulary)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {f"{prefix}{i}": i for i in range(vocab_size)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=f"{prefix}0"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=f"{prefix}0")

@@ -1,0 +1,220 @@
+"""The fast path's arithmetic in torch: transforms, combinations and the two kinds of decision.
+
+Each function mirrors one function of the NumPy reference (`specens.reference`) and cites the same
+rule; the reference computes in exact rationals, this module in the dtype of its inputs (float32 by
+default, float64 for coupling tests, FAST-2). Everything works on whole vocabulary rows at once: no
+Python work per token id, one stable sort per row for top-k and top-p, and a host sync (`.item()`,
+`.tolist()`) only where a decision needs a number.
+
+Shapes: `N` members, `V` vocabulary. A row of logits is `(V,)`, the members' rows stacked `(N, V)`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import torch
+
+from specens.reference.combine import (
+    ContrastiveDecoding,
+    CustomCombination,
+    LinearLogits,
+    WeightedEnsemble,
+    check_mode,
+)
+from specens.reference.transforms import Sampling
+
+NEG_INF = float("-inf")
+
+
+class EmptyDistribution(ValueError):
+    """A distribution with no positive entry (NaN or +inf logits, or every token ruled out)."""
+
+
+# -- transforms (spec/02) ----------------------------------------------------------------------
+def transform_logits(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    """Temperature, then top-k, then top-p, on rows of logits; T = 0 uses T = 1. TRANSFORM-1..4.
+
+    One stable descending sort ranks every row (ties to the lower id, TRANSFORM-3); top-k keeps the
+    first k ranks, top-p the shortest ranked prefix whose mass (accumulated in float64) reaches p, the
+    first token always kept (TRANSFORM-4). Removed tokens get -inf.
+    Args: logits (..., V). Returns (..., V).
+    Example: logits (2, 1, 1, 0) with top_k = 2 keep tokens 0 and 1 (the tie at 1 goes to id 1):
+    (2, 1, -inf, -inf).
+    """
+    temperature = 1.0 if sampling.greedy else float(sampling.temperature)
+    if temperature != 1.0:
+        logits = logits / temperature  # TRANSFORM-2
+    vocab = logits.shape[-1]
+    top_k = sampling.top_k if sampling.top_k is not None and sampling.top_k < vocab else None
+    top_p = None if sampling.top_p is None or sampling.top_p == 1 else float(sampling.top_p)
+    if top_k is None and top_p is None:
+        return logits
+    ranked, order = torch.sort(logits, dim=-1, descending=True, stable=True)  # (..., V)
+    if top_k is not None:  # TRANSFORM-3: exactly the first k ranks survive
+        ranked = ranked.clone()
+        ranked[..., top_k:] = NEG_INF
+    if top_p is not None:  # TRANSFORM-4: keep rank i iff the mass before it is below p
+        probs = torch.softmax(ranked.double(), dim=-1)  # (..., V)
+        before = torch.cumsum(probs, dim=-1)
+        before = torch.nn.functional.pad(before[..., :-1], (1, 0))  # exclusive prefix sums
+        ranked = torch.where(before < top_p, ranked, NEG_INF)
+    return torch.empty_like(logits).scatter_(-1, order, ranked)
+
+
+def greedy(dist: torch.Tensor) -> torch.Tensor:
+    """The one-hot at argmax of each row, ties to the lowest id. TRANSFORM-5.
+
+    greedy((0.25, 0.375, 0.375)) == (0, 1, 0): torch.argmax returns the first maximal index.
+    """
+    return torch.zeros_like(dist).scatter_(-1, torch.argmax(dist, dim=-1, keepdim=True), 1.0)
+
+
+def member_probs(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    """softmax of the transformed logits (before the greedy rule). TRANSFORM-1, NUM-2."""
+    return torch.softmax(transform_logits(logits, sampling), dim=-1)
+
+
+def proposal_distribution(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    """p_k: what member k draws its tokens from, and what its acceptance test divides by. TRANSFORM-6.
+
+    Args: logits (V,) raw logits of one member. Returns (V,) probabilities; at T = 0 a one-hot.
+    """
+    p = member_probs(logits, sampling)
+    return greedy(p) if sampling.greedy else p
+
+
+# -- combinations (spec/03) --------------------------------------------------------------------
+class Combiner:
+    """r from the members' raw logits, for one combination, mode and sampling. COMBINE-1..7.
+
+    The combination is the reference's config object, keyed by member name (COMBINE-1); `names` fixes
+    the row order of the (N, V) input, so no rule here depends on which member proposed.
+    """
+
+    def __init__(self, combination, names: Sequence[str], mode: str, sampling: Sampling, *,
+                 device: torch.device, dtype: torch.dtype):
+        self.names, self.mode, self.sampling = tuple(names), check_mode(mode), sampling
+        self.combination = combination
+        if isinstance(combination, WeightedEnsemble):
+            coefficients = combination.weights
+        elif isinstance(combination, ContrastiveDecoding):
+            coefficients = {combination.expert: 1, combination.amateur: -combination.mu}
+        elif isinstance(combination, LinearLogits):
+            coefficients = combination.coefficients
+        elif isinstance(combination, CustomCombination):
+            coefficients = None
+        else:
+            raise ValueError(f"combination: expected WeightedEnsemble, ContrastiveDecoding, LinearLogits or "
+                             f"CustomCombination, got {type(combination).__name__}")
+        self.coefficients = None
+        if coefficients is not None:
+            values = [float(coefficients.get(k, 0)) for k in self.names]
+            self.coefficients = torch.tensor(values, device=device, dtype=dtype)  # (N,)
+            self.nonzero = [i for i, a in enumerate(values) if a != 0]
+
+    def linear_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """sum_k a_k l_k; a token any member with a_k != 0 rules out (-inf) stays out. COMBINE-6.
+
+        Args: logits (N, V). Returns (V,). Members with a_k = 0 are ignored, -inf included, so
+        CD's `-mu * (-inf)` never becomes +inf. If every token is ruled out, the result is all -inf
+        and the draw raises (see `Run.explain_empty`).
+        Example: a = (1, -0.1), rows (0, -inf) and (1, 2): (0 - 0.1, -inf) = (-0.1, -inf).
+        """
+        rows = logits[self.nonzero]  # (N', V)
+        ruled_out = torch.isneginf(rows).any(dim=0)  # (V,)
+        finite = torch.where(torch.isneginf(rows), torch.zeros((), dtype=rows.dtype, device=rows.device), rows)
+        total = (self.coefficients[self.nonzero, None] * finite).sum(dim=0)  # (V,)
+        return torch.where(ruled_out, NEG_INF, total)
+
+    def _custom(self, vectors: torch.Tensor, kind: str) -> torch.Tensor:
+        """A user function of {name: vector}, checked (COMBINE-4): weights >= 0, or logits without NaN/+inf."""
+        out = self.combination.fn({k: vectors[i] for i, k in enumerate(self.names)})
+        out = torch.as_tensor(out, dtype=vectors.dtype, device=vectors.device)
+        if out.shape != vectors.shape[1:]:
+            raise ValueError(f"custom combination: must return one value per token, shape {tuple(vectors.shape[1:])}, "
+                             f"got {tuple(out.shape)}")
+        if kind == "probs":
+            total = float(out.sum())
+            if bool((out < 0).any()) or not math.isfinite(total) or total <= 0:
+                raise ValueError("custom combination: in mode 'probs' it must return finite non-negative weights "
+                                 "with a positive sum")
+            return out / total
+        if bool(torch.isnan(out).any()) or bool(torch.isposinf(out).any()):
+            raise ValueError("custom combination: returned NaN or +inf logits; use -inf to rule a token out")
+        return out
+
+    def combined(self, logits: torch.Tensor) -> torch.Tensor:
+        """r before the greedy rule, by mode. COMBINE-5 (COMBINE-2, COMBINE-3, COMBINE-4).
+
+        probs: transform each member, combine probabilities (WE: sum_k w_k p_k; logit combinations
+        read log p_k). logits: transform each member, combine, softmax. raw-logits: combine the raw
+        logits, transform once, softmax.
+        Args: logits (N, V) raw member logits in `names` order. Returns (V,).
+        """
+        custom = self.coefficients is None
+        if self.mode == "probs":
+            probs = member_probs(logits, self.sampling)  # (N, V)
+            if custom:
+                return self._custom(probs, "probs")
+            if isinstance(self.combination, WeightedEnsemble):
+                return (self.coefficients[:, None] * probs).sum(dim=0)
+            return torch.softmax(self.linear_logits(torch.log(probs)), dim=-1)
+        if self.mode == "logits":
+            transformed = transform_logits(logits, self.sampling)  # (N, V)
+            mixed = self._custom(transformed, "logits") if custom else self.linear_logits(transformed)
+            return torch.softmax(mixed, dim=-1)
+        raw = self._custom(logits, "logits") if custom else self.linear_logits(logits)  # (V,)
+        return member_probs(raw, self.sampling)
+
+    def target(self, logits: torch.Tensor) -> torch.Tensor:
+        """r, the law of every emitted token; at T = 0 the one-hot of argmax r (computed at T = 1). COMBINE-7."""
+        r = self.combined(logits)
+        return greedy(r) if self.sampling.greedy else r
+
+
+# -- decisions (spec/04, spec/06) ---------------------------------------------------------------
+def sample(dist: torch.Tensor, u: float, ids: torch.Tensor) -> int:
+    """Inverse CDF: the smallest x with dist[x] > 0 and u < dist[0] + ... + dist[x]. RNG-2.
+
+    The prefix sums are accumulated in float64 whatever the dtype of `dist` (FAST-2), and compared
+    with `u` in float64. If rounding leaves u at or above the total, the last token of positive
+    probability is returned (VERIFY-4); a row with no positive entry (NaN) raises EmptyDistribution.
+    Args: dist (V,) non-negative; u in [0, 1); ids (V,) = arange(V) on dist's device.
+    Example: sample((0.25, 0, 0.75), 0.2) == 0, sample((0.25, 0, 0.75), 0.25) == 2.
+    """
+    cumulative = torch.cumsum(dist.double(), dim=0)  # (V,)
+    hit = (cumulative > u) & (dist > 0)  # (V,)
+    x = int(torch.where(hit, ids, ids.numel()).amin())
+    if x < ids.numel():
+        return x
+    positive = torch.nonzero(dist > 0)
+    if positive.numel() == 0:
+        raise EmptyDistribution("no token has positive probability")
+    return int(positive[-1])
+
+
+def accept(u: float, q_x: float, r_x: float) -> bool:
+    """The accept test u * q(x) < r(x), no division. RNG-3, VERIFY-1.
+
+    accept(0.5, 0.5, 0.25) is False; accept(0.49, 0.5, 0.25) is True.
+    """
+    return u * q_x < r_x
+
+
+def residual(r: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """norm(max(0, r - q)); r itself when that mass rounds to <= 0 or is not finite. VERIFY-2, VERIFY-4.
+
+    Args: r, q (V,). Returns (V,). residual((0.5, 0.5), (0.75, 0.25)) == (0, 1).
+    """
+    excess = (r - q).clamp_min(0)  # (V,)
+    mass = float(excess.sum())
+    if not (math.isfinite(mass) and mass > 0):
+        return r
+    return excess / mass
+
+
+def weights_vector(weights: Mapping[str, object], names: Sequence[str]) -> list:
+    """The WE weights in member order, exact (for MIX-2's member draw, done with the reference's sample)."""
+    return [weights[k] for k in names]

@@ -1,0 +1,202 @@
+"""Ensemble members for the fast path: a causal LM with its own KV cache (spec/11-fast-path.md).
+
+A `Member` wraps a Hugging Face `PreTrainedModel` (or any module with the same calling convention:
+`model(input_ids=(1, K), cache=..., use_cache=True).logits` of shape (1, K, W)). It keeps one
+`DynamicCache`, feeds exactly the tokens it has not seen (FAST-3), crops the cache after a
+rejection, and never recomputes the prompt. Inputs go to the device of the embedding layer, so a
+model sharded with `device_map` works as a plain member.
+"""
+
+from __future__ import annotations
+
+import inspect
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+from specens.reference.numbers import as_fraction
+
+
+def _context_length(model) -> int | None:
+    config = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, key, None) if config is not None else None
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _logit_width(model) -> int:
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    weight = getattr(head, "weight", None)
+    if isinstance(weight, torch.Tensor) and weight.dim() == 2:
+        return int(weight.shape[0])
+    for owner in (getattr(model, "config", None), model):
+        value = getattr(owner, "vocab_size", None)
+        if isinstance(value, int) and value > 0:
+            return value
+    raise ValueError(f"model: cannot tell how many logits {type(model).__name__} produces; give it a config.vocab_size")
+
+
+def _parameter_device(module, fallback="cpu") -> torch.device:
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        return tensor.device
+    return torch.device(fallback)
+
+
+class Member:
+    """One ensemble member: a causal LM, its name, its cost c_k and its KV cache. FAST-3, FAST-5.
+
+    Args:
+        model: a `PreTrainedModel` (or compatible module), or a local directory (loaded with
+            `Member.from_pretrained` defaults: safetensors only, no remote code).
+        name: the member's identity; combinations and gammas are keyed by it.
+        cost: c_k, the cost of one call (COST-1), a positive number or rational string.
+        tokenizer: the member's tokenizer, if known; the ensemble checks that all members share one.
+        max_length: the longest sequence (prompt + generated) the member accepts; default from the
+            config (`max_position_embeddings`, `n_positions`), None for no limit.
+    """
+
+    def __init__(self, model, *, name: str, cost=1, tokenizer=None, max_length: int | None = None):
+        if isinstance(model, (str, Path)):
+            loaded = Member.from_pretrained(model, name=name, cost=cost, max_length=max_length)
+            model, tokenizer = loaded.model, tokenizer or loaded.tokenizer
+        if not isinstance(model, torch.nn.Module):
+            raise ValueError(f"model: expected a transformers PreTrainedModel or a local model directory, "
+                             f"got {type(model).__name__}")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name: a member needs a non-empty string name, got {name!r}")
+        self.name, self.model, self.tokenizer = name, model.eval(), tokenizer
+        self.cost: Fraction = as_fraction(cost, name=f"cost of member {name!r}")
+        if self.cost <= 0:
+            raise ValueError(f"cost of member {name!r}: must be positive, got {cost}")
+        self.max_length = max_length if max_length is not None else _context_length(model)
+        if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 1):
+            raise ValueError(f"max_length: must be a positive integer or None, got {max_length!r}")
+        self.logit_width = _logit_width(model)
+        parameters = inspect.signature(model.forward).parameters
+        self._cache_keyword = "cache" if "cache" in parameters else "past_key_values"
+        self._keep_last = "logits_to_keep" in parameters
+        try:  # inputs go where the embedding lives (the first shard of a device_map model)
+            embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+        except NotImplementedError:
+            embeddings = None
+        self.input_device = _parameter_device(embeddings if embeddings is not None else model)
+        self.cache, self.length = None, 0  # length: tokens in the KV cache, prompt included
+
+    @classmethod
+    def from_pretrained(cls, path, *, name: str | None = None, cost=1, trust_remote_code: bool = False,
+                        dtype=None, device=None, device_map=None, max_length: int | None = None) -> "Member":
+        """Load a member from a local directory: safetensors only, remote code off unless asked.
+
+        Nothing is downloaded (`local_files_only=True`); the directory's tokenizer is loaded when it
+        has one, so the ensemble can check that members share a vocabulary.
+        """
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        if not path.is_dir():
+            raise ValueError(f"model: {str(path)!r} is not a local directory; specens never downloads. "
+                             "Download the model first and pass its directory")
+        kwargs = dict(use_safetensors=True, trust_remote_code=trust_remote_code, local_files_only=True)
+        if dtype is not None:
+            kwargs["dtype"] = dtype
+        if device_map is not None:
+            kwargs["device_map"] = device_map
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        if device is not None and device_map is None:
+            model = model.to(device)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError, TypeError):
+            tokenizer = None
+        return cls(model, name=name or path.name, cost=cost, tokenizer=tokenizer, max_length=max_length)
+
+    @property
+    def output_device(self) -> torch.device:
+        """Where the logits come out (the LM head's device)."""
+        head = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        weight = getattr(head, "weight", None)
+        return weight.device if isinstance(weight, torch.Tensor) else self.input_device
+
+    def __repr__(self) -> str:
+        return f"Member(name={self.name!r}, cost={self.cost}, model={type(self.model).__name__})"
+
+    # -- the KV cache (FAST-3) ------------------------------------------------------------------
+    def _new_cache(self):
+        from transformers import DynamicCache, PreTrainedModel
+
+        config = self.model.config if isinstance(self.model, PreTrainedModel) else None
+        cache = DynamicCache(config=config)
+        if not (callable(getattr(cache, "crop", None)) and callable(getattr(cache, "get_seq_length", None))):
+            raise ValueError(f"member {self.name!r}: its KV cache {type(cache).__name__} cannot be cropped")
+        return cache
+
+    def check_croppable(self, total_length: int):
+        """Refuse, before any call, a cache that could not be rolled back within `total_length`. FAST-3.
+
+        Sliding-window layers of a `DynamicCache` forget old states once the window is full, so a
+        crop after that point is impossible; such a member can run only methods that never crop
+        (standard, mixture) or sequences shorter than its window.
+        """
+        for layer in getattr(self._new_cache(), "layers", ()):
+            window = getattr(layer, "sliding_window", None)
+            if isinstance(window, int) and total_length >= window and not getattr(layer, "record_past", False):
+                raise ValueError(
+                    f"member {self.name!r}: its sliding-window KV cache (window {window}) cannot be cropped once "
+                    f"{total_length} tokens are cached; use a shorter prompt or max_new_tokens (under {window} tokens "
+                    "in all), or the standard or mixture method, which never crop")
+
+    def reset(self):
+        """Forget the cache (a new row starts)."""
+        self.cache, self.length = self._new_cache(), 0
+
+    def _call(self, tokens: list[int], *, last_only: bool) -> torch.Tensor:
+        ids = torch.tensor([tokens], dtype=torch.long, device=self.input_device)  # (1, K)
+        kwargs = {self._cache_keyword: self.cache, "use_cache": True}
+        if last_only and self._keep_last:
+            kwargs["logits_to_keep"] = 1
+        out = self.model(input_ids=ids, **kwargs)
+        self.length += len(tokens)
+        if self.cache.get_seq_length() != self.length:
+            raise RuntimeError(f"member {self.name!r}: its KV cache holds {self.cache.get_seq_length()} tokens after a "
+                               f"call, expected {self.length}; the model did not use the cache it was given")
+        return out.logits[0]  # (K, W) or (1, W)
+
+    def prefill(self, prompt: list[int]) -> torch.Tensor:
+        """Process the prompt in one call; returns the logits (W,) at the position after it. METHOD-1, FAST-5."""
+        if not prompt:
+            raise ValueError("prompt: a transformers member needs at least one prompt token (e.g. the BOS token)")
+        if self.max_length is not None and len(prompt) > self.max_length:
+            raise ValueError(f"prompt: {len(prompt)} tokens exceed member {self.name!r}'s context of "
+                             f"{self.max_length}; shorten the prompt")
+        self.reset()
+        return self._call(list(prompt), last_only=True)[-1]
+
+    def feed(self, tokens: list[int]) -> torch.Tensor:
+        """Process exactly `tokens`, which the cache has not seen; returns logits (K, W), one row per token. FAST-3."""
+        if not tokens:
+            raise ValueError("tokens: feed at least one new token")
+        if self.cache is None:
+            raise ValueError(f"member {self.name!r}: prefill the prompt before feeding tokens")
+        return self._call(list(tokens), last_only=False)
+
+    def crop(self, length: int):
+        """Roll the KV cache back to its first `length` tokens (prompt included). FAST-3, METHOD-4.
+
+        Raises ValueError when the cache cannot be cropped exactly, never continues with a wrong cache.
+        """
+        if length == self.length:
+            return
+        if not 0 < length < self.length:
+            raise ValueError(f"length: can crop member {self.name!r} to 1 .. {self.length} tokens, got {length}")
+        try:
+            self.cache.crop(length - self.length)  # negative: remove that many tokens
+        except (RuntimeError, ValueError, NotImplementedError) as e:
+            raise ValueError(f"member {self.name!r}: its KV cache {type(self.cache).__name__} cannot be cropped to "
+                             f"{length} tokens ({e}); use the standard or mixture method, which never crop") from e
+        if self.cache.get_seq_length() != length:
+            raise ValueError(f"member {self.name!r}: cropping its KV cache to {length} tokens left "
+                             f"{self.cache.get_seq_length()}; this cache type cannot be rolled back")
+        self.length = length
