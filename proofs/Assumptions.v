@@ -36,6 +36,9 @@ Print Assumptions naive_round_emits_ensemble_sequence.
 Print Assumptions decode_emits_ensemble_sequence.
 Print Assumptions alternate_decode_emits_ensemble_sequence.
 Print Assumptions naive_decode_emits_ensemble_sequence.
+Print Assumptions rounds_emit_ensemble_sequence.
+Print Assumptions eager_rounds_emit_ensemble_sequence.
+Print Assumptions alternate_eager_rounds_emit_ensemble_sequence.
 
 (* The statements as Coq sees them after their sections close. *)
 Check verify_step_emits_r.

@@ -90,7 +90,8 @@ Lemma expectation_is_tail_sum (F : nat -> R) n :
 Proof.
 elim: n => [|n IH]; first by rewrite big_nat1 mul0r big_geq.
 rewrite big_nat_recr //= IH [RHS]big_nat_recr //= big_nat1.
-rewrite (@eq_big_nat _ _ _ 1 n.+1 (fun k => \sum_(k <= i < n.+2) F i) (fun k => \sum_(k <= i < n.+1) F i + F n.+1)); last first.
+rewrite (@eq_big_nat _ _ _ 1 n.+1 (fun k => \sum_(k <= i < n.+2) F i)
+                     (fun k => \sum_(k <= i < n.+1) F i + F n.+1)); last first.
   by move=> k /andP [_ kn]; rewrite big_nat_recr // ltnW.
 rewrite big_split /= sumr_const_nat subn1 /= -addrA; congr (_ + _).
 by rewrite mulr_natl mulrSr.

@@ -2,13 +2,15 @@
 
    Results, in plain words:
    - dist_ge0, dist_sum1: a distribution is non-negative and sums to one.
-   - excess_ge0, excess_mass_ge0: the residual numerator max(0, r - q) and its mass are non-negative.
+   - excess_ge0, excess_mass_ge0: the residual numerator max(0, r - q) and its mass are
+     non-negative.
    - min_add_excess: pointwise, min(q x, r x) + max(0, r x - q x) = r x.
    - overlap_add_excess_mass: for a distribution r, the overlap sum_x min(q x, r x) plus the
      residual mass sum_x max(0, r x - q x) is one.
    - overlap_ge0, overlap_le1: the overlap of two distributions lies in [0, 1].
    - min_as_abs: min(a, b) = (a + b - |a - b|) / 2.
-   - residual_is_dist: when the residual mass is positive, the normalised residual is a distribution.
+   - residual_is_dist: when the residual mass is positive, the normalised residual is a
+     distribution.
 
    Setting: a finite vocabulary T (a finType) and an ordered field R (a realFieldType).  A
    distribution is a function T -> R, non-negative, summing to one; the probability of an event is

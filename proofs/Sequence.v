@@ -26,10 +26,16 @@
      then gamma_q by M_q, and so on; the scorer's bonus token is the first of its block) is a
      case of it.
    - naive_decode_emits_ensemble_sequence (THM-SEQ-ROUND): so is naive SE (one fixed proposer).
+   - rounds_emit_ensemble_sequence (THM-SE-ALT): chaining rounds (each round gets the remaining
+     budget and starts from the prefix emitted so far) is exact for any round that is exact in the
+     completed sense above and only looks at sequences it can emit.
+   - eager_rounds_emit_ensemble_sequence, alternate_eager_rounds_emit_ensemble_sequence
+     (THM-SE-ALT): so decoding by eagerly drafted rounds, for any schedule and for the two-member
+     alternate schedule, emits exactly n sequential draws from r.
 
-   Not covered here: the n-member scheduler's proof that its proposer at each position is a
-   deterministic function of the position since the last restart and of the prefix (the decoding
-   theorem holds for every such schedule), and anything about floating point. *)
+   Not covered here: a proof that the n-member scheduler's proposer at each position is a function
+   of the position since the last restart and of the prefix (the decoding theorems hold for every
+   such schedule), and anything about floating point. *)
 
 From mathcomp Require Import all_ssreflect ssralg ssrnum.
 From Specens Require Import Dist Verify.
@@ -182,13 +188,63 @@ apply: eq_bigr => x _; congr (_ * _).
 by rewrite draft_expect_affine IH.
 Qed.
 
+(* A round only looks at the sequences it can emit: of length at most n, and non-empty when
+   n > 0. *)
+Lemma round_expect_support n j s K1 K2 :
+  (forall out, (size out <= n)%N -> (n == 0%N) || (0 < size out)%N -> K1 out = K2 out) ->
+  round_expect n j s K1 = round_expect n j s K2.
+Proof.
+elim: n j s K1 K2 => [|n IH] j s K1 K2 hK /=; first exact: hK.
+apply: eq_bigr => x _; congr (_ * (_ * _ + _ * _)).
+  by apply: IH => t ht _; apply: hK.
+by apply: eq_bigr => y _; rewrite hK.
+Qed.
+
+(* Decoding by rounds: run a round with the remaining budget n, then decode the rest from the
+   extended prefix.  Each round emits at least one token, so fuel n suffices. *)
+Fixpoint rounds_expect (round : nat -> seq T -> (seq T -> R) -> R) fuel n s K : R :=
+  if fuel is fuel'.+1 then
+    round n s (fun out =>
+      rounds_expect round fuel' (n - size out)%N (s ++ out) (fun t => K (out ++ t)))
+  else K [::].
+
+(* THM-SE-ALT: any round that is exact in the sense of round_emits_ensemble_sequence and only
+   looks at the sequences it can emit gives an exact decoding when chained. *)
+Theorem rounds_emit_ensemble_sequence (round : nat -> seq T -> (seq T -> R) -> R) :
+  (forall n s K, round n s (complete n s K) = seq_expect r n s K) ->
+  (forall n s K1 K2,
+     (forall out, (size out <= n)%N -> (n == 0%N) || (0 < size out)%N -> K1 out = K2 out) ->
+     round n s K1 = round n s K2) ->
+  forall fuel n s K, (n <= fuel)%N -> rounds_expect round fuel n s K = seq_expect r n s K.
+Proof.
+move=> exact_round support; elim=> [|fuel IH] n s K hn.
+  by move: hn; rewrite leqn0 => /eqP ->.
+rewrite /= -exact_round; apply: support => out hsize hpos.
+rewrite IH //; case: n hn hsize hpos => [|n] hn hsize hpos.
+  by rewrite sub0n.
+by case: out hsize hpos => // y t _ _; rewrite subSS (leq_trans (leq_subr _ _)).
+Qed.
+
+(* THM-SE-ALT: decoding by eagerly drafted rounds (each round drafts its n proposals from the
+   schedule, verifies them left to right, emits up to the first rejection and its replacement;
+   the next round restarts the schedule) emits n sequential draws from r. *)
+Theorem eager_rounds_emit_ensemble_sequence n s K :
+  rounds_expect (fun n s K => eager_round_expect n 0%N s K) n n s K = seq_expect r n s K.
+Proof.
+apply: rounds_emit_ensemble_sequence => //.
+  by move=> m s' K'; rewrite eager_round_eq_lazy_round round_emits_ensemble_sequence.
+move=> m s' K1 K2 hK; rewrite !eager_round_eq_lazy_round.
+exact: round_expect_support.
+Qed.
+
 (* A whole decoding of n tokens: on rejection the replacement is emitted and the schedule
    restarts at step 0 from the extended prefix. *)
 Fixpoint decode_expect n j s (K : seq T -> R) : R :=
   if n is n'.+1 then
     \sum_x prop j s x *
       (acc j s x * decode_expect n' j.+1 (rcons s x) (fun t => K (x :: t))
-       + (1 - acc j s x) * \sum_y res j s y * decode_expect n' 0%N (rcons s y) (fun t => K (y :: t)))
+       + (1 - acc j s x)
+         * \sum_y res j s y * decode_expect n' 0%N (rcons s y) (fun t => K (y :: t)))
   else K [::].
 
 (* THM-SE-ALT *)
@@ -228,6 +284,19 @@ Corollary alternate_decode_emits_ensemble_sequence gq gp n s K :
   = seq_expect r n s K.
 Proof.
 apply: decode_emits_ensemble_sequence.
+- exact: dr.
+- by move=> j s'; apply: alt_schedule_is_dist.
+- by move=> j s' _ y.
+Qed.
+
+(* THM-SE-ALT *)
+Corollary alternate_eager_rounds_emit_ensemble_sequence gq gp n s K :
+  rounds_expect
+    (fun n s K => eager_round_expect r (alt_schedule gq gp)
+                    (sched_residual (alt_schedule gq gp)) n 0%N s K) n n s K
+  = seq_expect r n s K.
+Proof.
+apply: eager_rounds_emit_ensemble_sequence.
 - exact: dr.
 - by move=> j s'; apply: alt_schedule_is_dist.
 - by move=> j s' _ y.

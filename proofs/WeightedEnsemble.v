@@ -14,7 +14,8 @@
      max(0, r - q) = (1 - lambda) max(0, p - q).
    - we_residual_normalised_eq (THM-WE-RESIDUAL): for lambda < 1 the normalised residuals
      norm(max(0, r - q)) and norm(max(0, p - q)) coincide.
-   - we_acceptance_closed_form (THM-3.2, THM-WE-RESIDUAL): acceptance = 1 - (1 - lambda) TV(p, q). *)
+   - we_acceptance_closed_form (THM-3.2, THM-WE-RESIDUAL): the acceptance probability equals
+     1 - (1 - lambda) TV(p, q). *)
 
 From mathcomp Require Import all_ssreflect ssralg ssrnum.
 From Specens Require Import Dist Verify.

@@ -398,6 +398,18 @@ def decode_law(r, prop, n, j, s, accept=None, bonus_unverified_at=None):
     return law
 
 
+def rounds_law(r, round_fn, n, s):
+    """Decode n tokens by chaining rounds: each round gets the remaining budget and the prefix
+    emitted so far, and restarts the schedule (Sequence.v rounds_expect)."""
+    if n == 0:
+        return {(): ONE}
+    law = {}
+    for emitted, pe in round_fn(n, s).items():
+        for t, pt in rounds_law(r, round_fn, n - len(emitted), s + emitted).items():
+            add(law, emitted + t, pe * pt)
+    return law
+
+
 def completed(r, law, n, s):
     """Complete each emitted sequence with fresh draws from r up to n tokens (Sequence.v complete)."""
     out = {}
@@ -480,6 +492,17 @@ def test_alternate_proposal_decoding_emits_the_ensemble_sequence_law(gq, gp):
         assert decode_law(R_TOY, alt_schedule(gq, gp), n, 0, s) == r_law(R_TOY, n, s)
 
 
+@pytest.mark.parametrize("gq,gp", [(1, 1), (2, 1), (1, 2)])
+def test_decoding_by_eagerly_drafted_rounds_emits_the_ensemble_sequence_law(gq, gp):
+    """THM-SE-ALT, Coq `eager_rounds_emit_ensemble_sequence`,
+    `alternate_eager_rounds_emit_ensemble_sequence` and `rounds_emit_ensemble_sequence`."""
+    prop = alt_schedule(gq, gp)
+    for n, s in product([1, 2, 3], PROMPTS):
+        law = rounds_law(R_TOY, lambda m, prefix: eager_round_law(R_TOY, prop, m, 0, prefix), n, s)
+        assert law == r_law(R_TOY, n, s)
+        assert law == decode_law(R_TOY, prop, n, 0, s)
+
+
 def test_naive_decoding_with_restarts_emits_the_ensemble_sequence_law():
     """THM-SEQ-ROUND, Coq `naive_decode_emits_ensemble_sequence`."""
     for n, s in product([1, 2, 3], PROMPTS):
@@ -502,11 +525,29 @@ def test_emitting_the_bonus_token_unverified_breaks_the_law():
     assert decode_law(R_TOY, prop, 2, 0, (), bonus_unverified_at=1) != r_law(R_TOY, 2, ())
 
 
-def test_a_round_that_accepts_every_draft_does_not_emit_the_ensemble_law():
-    """Negative control for THM-SEQ-ROUND: skipping verification emits the proposer's law."""
+def test_chaining_rounds_that_resample_from_the_proposer_breaks_the_law():
+    """Negative control for THM-SE-ALT: rounds whose replacement is drawn from the proposer q
+    instead of the residual are not exact, and chaining them does not repair it."""
 
-    def accept_everything(j, s, x):
-        return ONE
+    def resample_from_q_round(m, prefix):
+        law = {}
+        for xs in product(range(V), repeat=m):
+            prob, pre = ONE, prefix
+            for x in xs:
+                prob *= Q_TOY(pre)[x]
+                pre = pre + (x,)
+            if not prob:
+                continue
+            branch, pre, emitted = prob, prefix, ()
+            for x in xs:
+                q, rr = Q_TOY(pre), R_TOY(pre)
+                a = accept_prob(q, rr, x)
+                for y, qy in enumerate(q):
+                    add(law, emitted + (y,), branch * (1 - a) * qy)
+                branch *= a
+                pre, emitted = pre + (x,), emitted + (x,)
+            add(law, emitted, branch)
+        return law
 
-    law = round_law(R_TOY, naive, 2, 0, (), accept=accept_everything)
-    assert completed(R_TOY, law, 2, ()) != r_law(R_TOY, 2, ())
+    assert sum(resample_from_q_round(2, ()).values()) == 1
+    assert rounds_law(R_TOY, resample_from_q_round, 3, ()) != r_law(R_TOY, 3, ())
