@@ -9,6 +9,8 @@ import sys
 # subcommand -> module with `add_arguments(parser)` and `run(args) -> int`
 SUBCOMMANDS = {
     "demo": ("specens._cli_demo", "sample a speculative ensemble on a built-in toy ensemble (NumPy reference)"),
+    "check": ("specens._cli_check", "check sampled sequences against a toy ensemble's exact law (specens.oracle)"),
+    "vectors": ("specens._cli_vectors", "write the golden conformance vectors from the reference"),
 }
 
 

@@ -1,0 +1,322 @@
+"""Goodness of fit of sampled sequences against an exact law over sequences (spec/12-oracle.md).
+
+`check_samples(samples, law)` runs a family of tests: the joint law of the whole sequence (the first
+`L` tokens) and, for each position i, the conditional law of token i given the tokens before it,
+each with Pearson's X^2 and the G-test over pooled cells, Sidak-corrected across the family. Any
+sample the law rules out rejects at once. The `Report` prints the verdict, the family p-value, an
+estimated total variation, the TV bias the run could detect, and the cells of largest discrepancy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .stats import MIN_EXPECTED, STATISTICS, detectable_tv, p_value, pool_cells, sample_size, sidak_level, sidak_p
+
+DEFAULT_ALPHA = 0.001
+DEFAULT_POWER = 0.9
+DEFAULT_TARGET_TV = 0.05  # a run that cannot detect this TV bias with DEFAULT_POWER is underpowered
+PAD = -1
+
+
+class UnderpoweredWarning(UserWarning):
+    """The run is too small to detect the target TV bias with the stated power (ORACLE-4)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (pooled) cell of one check: what the law expects and what the samples gave."""
+
+    check: str
+    label: str
+    expected: float
+    observed: float
+
+    @property
+    def residual(self) -> float:
+        """Pearson residual (o - e) / sqrt(e); infinite for a cell the law rules out."""
+        if self.expected <= 0:
+            return float("inf")
+        return (self.observed - self.expected) / np.sqrt(self.expected)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test of the family: a check (joint or position i) with one statistic. ORACLE-2."""
+
+    check: str
+    statistic: str
+    value: float
+    df: int
+    p_value: float
+
+
+@dataclass
+class Report:
+    """What a check found. `rejected` is the verdict at level `alpha` (ORACLE-3)."""
+
+    n: int
+    length: int
+    alpha: float
+    tests: list
+    family_p: float
+    impossible: list
+    cells: list
+    tv: float
+    tv_noise: float
+    detectable_tv: float
+    power: float
+    target_tv: float
+    sequences: int
+    pooled_cells: int
+    label: str = ""
+    notes: list = field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        return self.family_p < self.alpha
+
+    @property
+    def underpowered(self) -> bool:
+        return not self.detectable_tv <= self.target_tv
+
+    def worst(self, k: int = 10) -> list:
+        """The k cells of largest |Pearson residual|, cells the law rules out first. ORACLE-6."""
+        return sorted(self.impossible + self.cells, key=lambda c: (-abs(c.residual), c.check, c.label))[:k]
+
+    def format(self, k: int = 10) -> str:
+        """The human-readable report. ORACLE-6."""
+        verdict = "REJECTED" if self.rejected else "consistent with the exact law"
+        lines = [
+            f"specens oracle{': ' + self.label if self.label else ''}: {verdict} at alpha = {self.alpha:g} "
+            f"(Sidak-adjusted p = {self.family_p:.3g} over {len(self.tests)} tests)",
+            f"samples: {self.n} sequences of up to {self.length} tokens; {self.sequences} possible sequences, "
+            f"{self.pooled_cells} cells after pooling",
+            f"estimated TV {self.tv:.4f} (sampling noise alone gives about {self.tv_noise:.4f})",
+            f"power: a TV bias of {self.detectable_tv:.4f} or more is detected with probability {self.power:g}"
+            + (f"  [UNDERPOWERED: target {self.target_tv:g}]" if self.underpowered else ""),
+        ]
+        if self.impossible:
+            lines.append(f"{sum(int(c.observed) for c in self.impossible)} samples the law rules out "
+                         f"(probability 0), in {len(self.impossible)} cells")
+        lines += [f"  {note}" for note in self.notes]
+        lines.append(f"{'test':<24} {'statistic':<9} {'value':>12} {'df':>6} {'p-value':>10}")
+        for t in self.tests:
+            lines.append(f"{t.check:<24} {t.statistic:<9} {t.value:>12.2f} {t.df:>6} {t.p_value:>10.3g}")
+        lines.append("largest discrepancies (expected vs observed):")
+        lines.append(f"{'check':<14} {'cell':<32} {'expected':>11} {'observed':>9} {'(o-e)/sqrt(e)':>14}")
+        for c in self.worst(k):
+            lines.append(f"{c.check:<14} {c.label:<32} {c.expected:>11.1f} {int(c.observed):>9} {c.residual:>+14.2f}")
+        return "\n".join(lines)
+
+    __str__ = format
+
+
+# -- sequences as integer codes -----------------------------------------------------------------
+def as_token_array(samples, length: int) -> np.ndarray:
+    """Samples as an (n, length) int64 array, PAD (-1) after each sequence's end. ORACLE-5.
+
+    Accepts a 2-D integer array (PAD or any negative value ends a row) or an iterable of sequences;
+    tokens past `length` are dropped (the check is over the first `length` tokens).
+    """
+    if isinstance(samples, np.ndarray) and samples.ndim == 2:
+        if not np.issubdtype(samples.dtype, np.integer):
+            raise ValueError(f"samples: expected integer token ids, got an array of {samples.dtype}")
+        out = np.full((len(samples), length), PAD, dtype=np.int64)
+        width = min(length, samples.shape[1])
+        out[:, :width] = samples[:, :width]
+        out[out < 0] = PAD
+        ended = np.cumsum(out == PAD, axis=1) > 0
+        if (ended & (out != PAD)).any():
+            row = int(np.argmax((ended & (out != PAD)).any(axis=1)))
+            raise ValueError(f"samples: row {row} has a token after its end (PAD); pad only at the end")
+        return out
+    rows = []
+    for i, seq in enumerate(samples):
+        seq = [int(t) for t in list(seq)[:length]]
+        if any(t < 0 for t in seq):
+            raise ValueError(f"samples: sequence {i} has a negative token id {seq}")
+        rows.append(seq + [PAD] * (length - len(seq)))
+    return np.array(rows, dtype=np.int64).reshape(len(rows), length)
+
+
+def _encode(tokens: np.ndarray, base: int) -> np.ndarray:
+    """One int64 per row: the tokens as base-`base` digits, PAD as the digit base - 1."""
+    digits = np.where(tokens == PAD, base - 1, tokens)
+    code = np.zeros(len(tokens), dtype=np.int64)
+    for i in range(tokens.shape[1]):
+        code = code * base + digits[:, i]
+    return code
+
+
+def _label(tokens) -> str:
+    return "(" + ", ".join(str(int(t)) for t in tokens if t != PAD) + ")"
+
+
+@dataclass
+class _Law:
+    """The exact law as arrays: rows (K, L) with PAD, probabilities (K,), sorted by code."""
+
+    rows: np.ndarray
+    probs: np.ndarray
+    codes: np.ndarray
+    base: int
+
+
+def _law_arrays(law: Mapping, length: int | None, extra_max_token: int) -> _Law:
+    items = [(tuple(int(t) for t in seq), float(p)) for seq, p in law.items() if p > 0]
+    if not items:
+        raise ValueError("law: has no sequence of positive probability")
+    length = length or max(len(s) for s, _ in items)
+    if any(len(s) > length for s, _ in items):
+        raise ValueError(f"law: has sequences longer than length={length}; give the law of the first {length} "
+                         "tokens (e.g. reference.exact_ensemble_pmf(ensemble, length))")
+    total = sum(p for _, p in items)
+    if abs(total - 1) > 1e-9:
+        raise ValueError(f"law: probabilities sum to {total}, not 1")
+    rows = np.array([list(s) + [PAD] * (length - len(s)) for s, _ in items], dtype=np.int64).reshape(len(items), length)
+    base = max(int(rows.max()), extra_max_token) + 2
+    if base ** length >= 2**62:
+        raise ValueError(f"length: {length} tokens over {base - 1} ids do not fit the checker's integer codes")
+    codes = _encode(rows, base)
+    order = np.argsort(codes)
+    return _Law(rows[order], np.array([p for _, p in items])[order] / total, codes[order], base)
+
+
+# -- the checks -------------------------------------------------------------------------------------
+def _tests(name: str, expected, observed, statistics) -> tuple:
+    """Pool (ORACLE-1), then one TestResult per statistic (ORACLE-2)."""
+    pooled = pool_cells(expected, observed)
+    values = {s: STATISTICS[s](pooled.observed, pooled.expected) for s in statistics}
+    return pooled, [TestResult(name, s, values[s], pooled.df, p_value(values[s], pooled.df)) for s in statistics]
+
+
+def joint_check(tokens: np.ndarray, law: _Law, statistics) -> tuple:
+    """The joint law of whole sequences over pooled cells; samples of probability 0 listed apart. ORACLE-5."""
+    n = len(tokens)
+    seen, counts = np.unique(_encode(tokens, law.base), return_counts=True)
+    at = np.minimum(np.searchsorted(law.codes, seen), len(law.codes) - 1)
+    known = law.codes[at] == seen
+    observed = np.zeros(len(law.codes))
+    observed[at[known]] = counts[known]
+    impossible = []
+    if (~known).any():
+        first = {int(c): row for c, row in zip(_encode(tokens, law.base), tokens)}
+        impossible = [Cell("joint", _label(first[int(c)]), 0.0, float(k)) for c, k in zip(seen[~known], counts[~known])]
+    expected = n * law.probs
+    pooled, tests = _tests(f"joint ({tokens.shape[1]} tokens)", expected, observed, statistics)
+    cells = [Cell("joint", _label(law.rows[i]), expected[i], observed[i])
+             for i in np.flatnonzero(pooled.cell_of != (pooled.other if pooled.other is not None else -1))]
+    if pooled.other is not None:
+        size = int((pooled.cell_of == pooled.other).sum())
+        cells.append(Cell("joint", f"other ({size} sequences)", pooled.expected[-1], pooled.observed[-1]))
+    return tests, cells, impossible, observed, pooled
+
+
+def conditional_check(tokens: np.ndarray, law: _Law, position: int, statistics) -> tuple:
+    """Token `position` given the tokens before it, per observed prefix, pooled per prefix. ORACLE-5.
+
+    Given each prefix's count n_g, the tokens after it are multinomial(n_g, r(. | prefix)) under the
+    law; the statistics add over prefixes, and so do their degrees of freedom.
+    """
+    i, base = position, law.base
+    name = f"position {i} | prefix"
+    continues = law.rows[:, i] != PAD
+    mine = tokens[tokens[:, i] != PAD]
+    if not continues.any() or not len(mine):
+        return [TestResult(name, s, 0.0, 0, 1.0) for s in statistics], []
+    cell_codes, where = np.unique(_encode(law.rows[continues, : i + 1], base), return_inverse=True)
+    cell_probs = np.bincount(where.ravel(), weights=law.probs[continues])  # P(prefix, token), sorted by code
+    seen, counts = np.unique(_encode(mine[:, : i + 1], base), return_counts=True)
+    law_prefix, seen_prefix = cell_codes // base, seen // base  # both sorted
+    prefixes = np.unique(seen_prefix)
+    law_at = np.searchsorted(law_prefix, prefixes, side="left"), np.searchsorted(law_prefix, prefixes, side="right")
+    seen_at = np.searchsorted(seen_prefix, prefixes, side="left"), np.searchsorted(seen_prefix, prefixes, side="right")
+    totals, df, cells = {s: 0.0 for s in statistics}, 0, []
+    for prefix, a, b, c, d in zip(prefixes, *law_at, *seen_at):
+        n_g = counts[c:d].sum()
+        if a == b or n_g < 2 * MIN_EXPECTED:
+            continue  # a prefix the law rules out (the joint check reports it), or a single pooled cell
+        codes_g = cell_codes[a:b]
+        at = np.minimum(np.searchsorted(codes_g, seen[c:d]), b - a - 1)
+        ok = codes_g[at] == seen[c:d]  # tokens the law rules out after this prefix: the joint check reports them
+        observed = np.zeros(b - a)
+        observed[at[ok]] = counts[c:d][ok]
+        pooled = pool_cells(n_g * cell_probs[a:b] / cell_probs[a:b].sum(), observed)
+        if pooled.df == 0:
+            continue
+        df += pooled.df
+        for s in statistics:
+            totals[s] += STATISTICS[s](pooled.observed, pooled.expected)
+        head = _label(_digits(int(prefix), base, i))
+        for j in range(len(pooled.expected)):
+            token = "other" if j == pooled.other else str(int(codes_g[np.argmax(pooled.cell_of == j)] % base))
+            cells.append(Cell(f"position {i}", f"{head} -> {token}", pooled.expected[j], pooled.observed[j]))
+    return [TestResult(name, s, totals[s], df, p_value(totals[s], df)) for s in statistics], cells
+
+
+def _digits(code: int, base: int, width: int) -> list:
+    return [(code // base ** (width - 1 - j)) % base for j in range(width)]
+
+
+def _tv_noise(probs: np.ndarray, n: int) -> float:
+    """About E[TV(empirical, law)] for n exact samples: 1/2 sum_x E|X_x/n - p_x| (normal, capped at 2p)."""
+    return float(0.5 * np.sum(np.minimum(np.sqrt(2 * probs * (1 - probs) / (np.pi * n)), 2 * probs)))
+
+
+def check_samples(samples, law: Mapping, *, length: int | None = None, alpha: float = DEFAULT_ALPHA,
+                  statistics: Sequence[str] = ("pearson", "g"), conditionals: bool = True,
+                  power: float = DEFAULT_POWER, target_tv: float = DEFAULT_TARGET_TV, label: str = "",
+                  warn: bool = True) -> Report:
+    """Test sampled sequences against an exact law over sequences. ORACLE-3, ORACLE-5, ORACLE-6.
+
+    samples: an (n, L) integer array (PAD = -1 after an end) or an iterable of token sequences.
+    law: {sequence tuple: probability} over sequences of at most `length` tokens (those shorter end
+    with EOS), e.g. `specens.reference.exact_ensemble_pmf(ensemble, length)`. The family is the joint
+    check and, if `conditionals`, one check per position, each with every statistic in `statistics`
+    ('pearson', 'g'); checks with no degree of freedom after pooling are left out. The verdict rejects
+    when the Sidak-adjusted p-value is below `alpha`, or when a sample has probability 0. Warns
+    (UnderpoweredWarning) when the run cannot detect a TV bias of `target_tv` with `power`.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha: the significance level must lie in (0, 1), got {alpha!r}; e.g. 0.001")
+    unknown = [s for s in statistics if s not in STATISTICS]
+    if unknown or not statistics:
+        raise ValueError(f"statistics: choose from {sorted(STATISTICS)}, got {list(statistics)}")
+    if length is None:
+        length = max(len(s) for s in law)
+    tokens = as_token_array(samples, length)
+    n = len(tokens)
+    if n == 0:
+        raise ValueError("samples: no sequences to check; draw some (see sample_size for how many)")
+    arrays = _law_arrays(law, length, int(tokens.max(initial=0)))
+    tests, cells, impossible, observed, pooled = joint_check(tokens, arrays, statistics)
+    if conditionals:
+        for i in range(length):
+            more_tests, more_cells = conditional_check(tokens, arrays, i, statistics)
+            tests += more_tests
+            cells += more_cells
+    family = [t for t in tests if t.df > 0]
+    family_p = 0.0 if impossible else sidak_p(t.p_value for t in family)
+    tv = 0.5 * (np.abs(observed / n - arrays.probs).sum() + sum(c.observed for c in impossible) / n)
+    detectable = detectable_tv(arrays.probs, n, alpha=alpha, power=power, tests=max(1, len(family)))
+    report = Report(n=n, length=length, alpha=alpha, tests=family, family_p=family_p, impossible=impossible,
+                    cells=cells, tv=float(tv), tv_noise=_tv_noise(arrays.probs, n), detectable_tv=detectable,
+                    power=power, target_tv=target_tv, sequences=len(arrays.probs),
+                    pooled_cells=len(pooled.expected), label=label)
+    report.notes.append(f"per-test level {sidak_level(alpha, max(1, len(family))):.3g} (Sidak over "
+                        f"{len(family)} tests)")
+    if warn and report.underpowered:
+        warnings.warn(f"underpowered check{': ' + label if label else ''}: {n} samples detect a TV bias of "
+                      f"{detectable:.4f} with power {power:g}, above the target {target_tv:g}; use at least "
+                      f"{_needed(arrays.probs, target_tv, alpha, power, len(family))} samples",
+                      UnderpoweredWarning, stacklevel=2)
+    return report
+
+
+def _needed(probs, tv, alpha, power, tests) -> int:
+    return sample_size(probs, tv, alpha=alpha, power=power, tests=max(1, tests))

@@ -1,0 +1,414 @@
+"""Deliberately wrong samplers: the proof that the checker catches real bugs (ALGORITHM.md section 7).
+
+Each mutant is the vectorised reference sampler (sampler.py) with one verb overridden the way a peer
+implementation got it wrong, plus the toy case on which the bug is visible (a bug in the bonus token
+needs a length beyond the first cycle; a bug in the temperature needs T != 1; ...). A mutant samples
+as fast as the correct sampler, and `exact_law` enumerates its own code, so its distance from the
+ensemble law is known exactly (`Mutant.tv()`). The test suite requires the checker to reject every
+mutant with its default sample budget, and to pass every correct sampler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+
+from specens.reference import Sampling, softmax, target, transform
+from specens.reference.transforms import greedy
+from specens.reference.zoo import toy_ensemble
+
+from .cases import CASES, ToyCase
+from .enumerate import IntervalChooser, ScriptChooser, exact_law
+from .sampler import VectorRun, VectorSampler, inverse_cdf
+from .tables import Tables
+
+_CASES = {c.name: c for c in CASES}
+
+
+# -- defect 1: WE at T = 0 follows member 0's argmax ------------------------------------------------
+class Member0Argmax(VectorRun):
+    """r at T = 0 is the one-hot of member 0's argmax, not of the ensemble's (COMBINE-7 broken)."""
+
+    def target(self, idx, pos):
+        s = self.t.ensemble.sampling
+        p0 = self.t.proposal_table(0, Sampling(1, s.top_k, s.top_p))[self.kst[0][idx, pos]]
+        return np.eye(self.t.vocab_size)[np.argmax(p0, axis=1)]
+
+
+# -- defect 2: the combination keyed by role ---------------------------------------------------------
+def _swapped(tables: Tables) -> Tables:
+    ensemble, (a, b) = tables.ensemble, tables.names
+
+    def by_role(outputs):
+        return target({a: outputs[b], b: outputs[a]}, ensemble.combination, ensemble.mode, ensemble.sampling)
+
+    return Tables(ensemble, target_fn=by_role)
+
+
+class RoleKeyedCombination(VectorRun):
+    """Verification reads the combination as (proposer, scorer) slots: after a role swap the WE
+    weights swap and CD becomes draft - mu * target (COMBINE-1 broken)."""
+
+    def verify_target(self, idx, pos):
+        r = self.target(idx, pos)
+        swap = self.prop[idx, pos] != self.t.names.index(self.method.default_proposer)
+        if swap.any():
+            other = self.t.variant("swap", lambda: _swapped(self.t))
+            r[swap] = other.r(other.codes([self.kst[k][idx[swap], pos[swap]] for k in range(self.N)]))
+        return r
+
+
+# -- defect 3: the bonus token ----------------------------------------------------------------------
+class BonusUnverified(VectorRun):
+    """Bonus tokens are emitted without an accept test (SE-3 broken: they follow one member, not r)."""
+
+    def verify_head(self, idx):
+        bonus = self.bonus[idx, self.e[idx]]
+        accepted = np.ones(len(idx), dtype=bool)
+        self.e[idx[bonus]] += 1
+        if (~bonus).any():
+            accepted[~bonus] = super().verify_head(idx[~bonus])
+        return accepted
+
+
+class BonusWrongPosition(VectorRun):
+    """The bonus token is drawn at its position but verified against the scorer's output one position
+    earlier (an off-by-one in the logits index; VERIFY-1 broken)."""
+
+    def draw(self, idx, k, bonus=False):
+        super().draw(idx, k, bonus)
+        if bonus:
+            pos = self.s[idx] - 1
+            self.qv[idx, pos] = self.proposal(idx, k, pos - 1)
+
+
+# -- defect 4: the continuing proposer loses the verified tokens -------------------------------------
+class ContinuationDropsVerified(VectorRun):
+    """SE-6 with gamma > 1: the scorer continues from a context without the tokens verified in this
+    step, and its cache keeps that shifted context (SE-6 broken; the authors' vLLM code)."""
+
+    def continue_proposal(self, idx, k, count):
+        live = idx[self.room(idx) > 0] if count > 0 else idx[:0]
+        self.forward(live, k)  # processes the bonus token
+        s = self.s[live]
+        self.kst[k][live, s] = self.t.states[k].next[self.kst[k][live, self.e0[live]], self.seq[live, s - 1]]
+        self.propose(idx, k, count)
+
+
+# -- defect 5: the accept test divides by another distribution --------------------------------------
+class UntransformedProposal(VectorRun):
+    """Tokens are drawn from the transformed p_k but verified against the untransformed one (raw
+    logits at T = 1, no top-k; TRANSFORM-6 broken)."""
+
+    def draw(self, idx, k, bonus=False):
+        super().draw(idx, k, bonus)
+        pos = self.s[idx] - 1
+        self.qv[idx, pos] = self.t.proposal_table(k, Sampling())[self.kst[k][idx, pos]]
+
+
+class GreedyDraft(VectorRun):
+    """The proposer drafts greedily (its argmax) while the verifier assumes it sampled from p_k."""
+
+    def draw(self, idx, k, bonus=False):
+        pos = self.s[idx]
+        q = self.proposal(idx, k, pos)
+        self.seq[idx, pos] = self.ch.draw(idx, np.eye(self.t.vocab_size)[np.argmax(q, axis=1)])
+        self.prop[idx, pos], self.qv[idx, pos], self.bonus[idx, pos] = k, q, bonus
+        self.s[idx] = pos + 1
+
+
+# -- defect 6: the verifier with default sampling parameters ----------------------------------------
+def _default_sampling_for_all_but(tables: Tables, proposer: int) -> Tables:
+    ensemble, names = tables.ensemble, tables.names
+    request, default = ensemble.sampling, Sampling()
+    if ensemble.mode not in ("probs", "logits"):
+        raise ValueError("mode: this mutant needs per-member transforms (mode probs or logits)")
+
+    def mixed(outputs):
+        moved = {k: transform(s, request if k == names[proposer] else default) for k, s in outputs.items()}
+        if ensemble.mode == "probs":
+            r = ensemble.combination.combine_probs({k: s.to_probs() for k, s in moved.items()})
+        else:
+            r = softmax(ensemble.combination.combine_logits({k: s.to_logits() for k, s in moved.items()}))
+        return greedy(r) if request.greedy else r
+
+    return Tables(ensemble, target_fn=mixed)
+
+
+class VerifierDefaultSampling(VectorRun):
+    """When verifying, every member but the head's proposer is transformed with the default sampling
+    (T = 1, no top-k / top-p) instead of the request's (COMBINE-7 broken)."""
+
+    def verify_target(self, idx, pos):
+        r = np.empty((len(idx), self.t.vocab_size))
+        proposer = self.prop[idx, pos]
+        for k in range(self.N):
+            mine = proposer == k
+            if mine.any():
+                t = self.t.variant(("default-sampling", k), lambda k=k: _default_sampling_for_all_but(self.t, k))
+                r[mine] = t.r(t.codes([self.kst[j][idx[mine], pos[mine]] for j in range(self.N)]))
+        return r
+
+
+# -- defect 7: the residual -------------------------------------------------------------------------
+class ResidualNotNormalised(VectorRun):
+    """The residual max(0, r - q) is sampled without dividing by its mass (VERIFY-2 broken): the
+    inverse CDF then falls off the end and returns the last possible token."""
+
+    def residual(self, r, q):
+        return np.maximum(0.0, r - q)
+
+
+class ResidualClamped(VectorRun):
+    """The residual is clamped to a small constant instead of 0 (max(r - q, 1e-3)), then normalised:
+    tokens that r rules out can be emitted (VERIFY-2 broken)."""
+
+    def residual(self, r, q):
+        excess = np.maximum(r - q, 1e-3)
+        return excess / excess.sum(axis=1, keepdims=True)
+
+
+class ResidualSignFlipped(VectorRun):
+    """The residual is norm(max(0, q - r)): the proposer's excess instead of the target's."""
+
+    def residual(self, r, q):
+        return super().residual(q, r)
+
+
+# -- defect 8: the randomness ----------------------------------------------------------------------
+class _Reseeded:
+    """Every choice point of a step reuses the step's first uniform (an RNG reseeded before each draw)."""
+
+    def __init__(self, base):
+        self.base, self.u = base, np.zeros(len(base.u))
+
+    def step(self, idx):
+        self.u[idx] = self.base.take(idx)
+
+    def draw(self, idx, probs):
+        return inverse_cdf(probs, self.u[idx])
+
+    def accept(self, idx, r_x, q_x):
+        return self.u[idx] * q_x < r_x
+
+
+class _SharedRows:
+    """Rows in groups of `group` share one stream (one seed for a whole batch)."""
+
+    def __init__(self, base, group: int = 4):
+        self.base, self.group = base, group
+
+    def take(self, idx):
+        self.base.take(idx)  # advances each row's own count (and draws more columns if needed)
+        return self.base.u[idx - idx % self.group, self.base.used[idx] - 1]
+
+    def step(self, idx):
+        pass
+
+    def draw(self, idx, probs):
+        return inverse_cdf(probs, self.take(idx))
+
+    def accept(self, idx, r_x, q_x):
+        return self.take(idx) * q_x < r_x
+
+
+# -- defect 9: the KV cache after a rejection --------------------------------------------------------
+class CacheNotRolledBack(VectorRun):
+    """After a rejection the members' caches keep every token they processed (METHOD-4 broken): their
+    context for later positions still contains the rejected token and the ones after it."""
+
+    def reject(self, idx, pos, rejected):
+        for k in range(self.N):
+            stale = self.fed[idx, k] > pos
+            rows = idx[stale]
+            self.kst[k][rows, pos[stale]] = self.kst[k][rows, self.fed[rows, k]]
+        super().reject(idx, pos, rejected)
+
+
+class CacheRollbackOffByOne(VectorRun):
+    """After a rejection the caches are cropped one token too late: they keep the rejected token, so
+    the replacement is appended after it (METHOD-4 broken)."""
+
+    def reject(self, idx, pos, rejected):
+        for k in range(self.N):
+            stale = self.fed[idx, k] > pos
+            rows, at = idx[stale], pos[stale]
+            self.kst[k][rows, at] = self.t.states[k].next[self.kst[k][rows, at], rejected[stale]]
+        super().reject(idx, pos, rejected)
+
+
+# -- defect 11: errors away from the first position -------------------------------------------------
+class LastTokenUnverified(VectorRun):
+    """A cached token at the last allowed position (max_new_tokens - 1) is emitted without a test."""
+
+    def verify_head(self, idx):
+        last = self.e[idx] == self.L - 1
+        accepted = np.ones(len(idx), dtype=bool)
+        self.e[idx[last]] += 1
+        if (~last).any():
+            accepted[~last] = super().verify_head(idx[~last])
+        return accepted
+
+
+class FirstTokenFromProposer(VectorRun):
+    """The first token comes from the default proposer's p_k instead of r (METHOD-2 broken)."""
+
+    def first_token(self, idx):
+        k = self.t.names.index(getattr(self.method, "default_proposer", None) or self.t.names[0])
+        self.emit_from(idx, self.proposal(idx, k, self.e[idx]))
+
+
+# -- own mutants --------------------------------------------------------------------------------------
+class AcceptAll(VectorRun):
+    """Every proposal is accepted (no accept test at all)."""
+
+    def verify_head(self, idx):
+        self.e[idx] += 1
+        return np.ones(len(idx), dtype=bool)
+
+
+class NaiveKeepsBonus(VectorRun):
+    """Naive SE keeps a Leviathan-style bonus: after a fully accepted round the first scorer draws
+    the next token from its own p_k and emits it unverified (NAIVE-4 broken)."""
+
+    def end_round(self, idx):
+        super().end_round(idx)
+        scorer = next(k for k in range(self.N) if self.t.names[k] != self.method.proposer)
+        whole = idx[~self.done(idx) & self.holds(idx, scorer, self.e[idx])]
+        self.emit_from(whole, self.proposal(whole, scorer, self.e[whole]))
+
+
+class MixtureUniformMember(VectorRun):
+    """The mixture ensemble picks each member with probability 1/n, ignoring the weights (MIX-2 broken)."""
+
+    def choose_member(self, idx, weights):
+        return super().choose_member(idx, np.full(len(weights), 1.0 / len(weights)))
+
+
+# -- the suite ------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Mutant:
+    """A wrong sampler and the case that exposes it. ORACLE-9.
+
+    defect: the item of ALGORITHM.md section 7 it reproduces ("own" if none). run_class /
+    chooser_wrapper: how it differs from the correct sampler. enumeration: the chooser that
+    enumerates its law (IntervalChooser when it reuses uniforms). dependent_rows: its rows are not
+    independent (the law of each row is exact; only the checker's independence assumption breaks).
+    """
+
+    name: str
+    defect: str
+    description: str
+    case: ToyCase
+    run_class: type = VectorRun
+    chooser_wrapper: Callable | None = None
+    enumeration: type = ScriptChooser
+    dependent_rows: bool = False
+    _law: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def sampler(self) -> VectorSampler:
+        c = self.case
+        return VectorSampler(c.ensemble, c.method, c.length, run_class=self.run_class,
+                             chooser_wrapper=self.chooser_wrapper)
+
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        return self.sampler().sample(n, seed=seed)
+
+    def law(self) -> dict:
+        """The exact law of one row of this mutant, by enumerating its code (ENGINE-1)."""
+        if not self._law:
+            self._law.update(exact_law(self.sampler(), chooser_class=self.enumeration))
+        return self._law
+
+    def tv(self) -> float:
+        """TV(law of one row, ensemble law); 0 for a mutant whose only fault is dependent rows."""
+        mine, exact = self.law(), self.case.law()
+        return _tv(mine, exact)
+
+    def first_wrong_position(self, tol: float = 1e-12) -> int | None:
+        """The first i at which the law of the first i + 1 tokens differs from the ensemble's (None: never)."""
+        mine, exact = self.law(), self.case.law()
+        for i in range(self.case.length):
+            if _tv(_prefixes(mine, i + 1), _prefixes(exact, i + 1)) > tol:
+                return i
+        return None
+
+
+def _tv(a: dict, b: dict) -> float:
+    return 0.5 * sum(abs(a.get(s, 0.0) - b.get(s, 0.0)) for s in set(a) | set(b))
+
+
+def _prefixes(law: dict, n: int) -> dict:
+    out: dict = {}
+    for seq, p in law.items():
+        out[seq[:n]] = out.get(seq[:n], 0.0) + p
+    return out
+
+
+def _case(name: str, length: int | None = None) -> ToyCase:
+    c = _CASES[name]
+    return c if length is None else ToyCase(f"{c.name}-L{length}", c.ensemble, c.method, length, c.description)
+
+
+def _greedy_case() -> ToyCase:
+    from specens.reference import SpeculativeEnsemble
+
+    ensemble = toy_ensemble(2, 4, seed=8, temperature=0)
+    return ToyCase("we-greedy-seed8-se-1-3", ensemble, SpeculativeEnsemble({"m0": 1, "m1": 3}, "m0"), 5,
+                   "greedy WE where member 0's argmax differs from the ensemble's")
+
+
+def _small_tv_case() -> ToyCase:
+    from specens.reference import SpeculativeEnsemble
+
+    ensemble = toy_ensemble(2, 4, seed=3, temperature=Fraction(9, 10), sparsity=0)
+    return ToyCase("we-T9/10-se-2-2-m0", ensemble, SpeculativeEnsemble({"m0": 2, "m1": 2}, "m0"), 4,
+                   "WE at temperature 9/10 (close to the default 1), dense members")
+
+
+def make_mutants() -> list:
+    """The mutant suite (fresh objects each call)."""
+    se13, cd11 = _case("we-se-1-3-m0"), _case("cd-se-1-1", 4)
+    return [
+        Mutant("member0-argmax", "1", "WE at T = 0 follows member 0's argmax", _greedy_case(), Member0Argmax),
+        Mutant("role-keyed-we", "2", "WE weights keyed by role: they swap with the roles", se13, RoleKeyedCombination),
+        Mutant("role-keyed-cd", "2", "CD keyed by role: draft - mu * target after a swap", cd11, RoleKeyedCombination),
+        Mutant("bonus-unverified", "3", "the bonus token is emitted without verification", se13, BonusUnverified),
+        Mutant("bonus-wrong-position", "3", "the bonus token is verified against the previous position's q",
+               se13, BonusWrongPosition),
+        Mutant("continuation-drops-verified", "4", "the continuing proposer's context lacks the verified tokens",
+               se13, ContinuationDropsVerified),
+        Mutant("untransformed-q", "5", "accept test divides by the untransformed (T = 1, no top-k) p_k",
+               _case("cd-T1/2-topk3-se-3-2-m1", 4), UntransformedProposal),
+        Mutant("greedy-draft", "5", "greedy draft verified as if sampled", se13, GreedyDraft),
+        Mutant("verifier-default-sampling", "6", "verifiers use T = 1, no top-k instead of the request's",
+               _case("we-T3/2-topk3-se-2-1", 4), VerifierDefaultSampling),
+        Mutant("verifier-default-temperature", "6", "verifiers ignore T = 9/10 (TV at most 0.02)",
+               _small_tv_case(), VerifierDefaultSampling),
+        Mutant("residual-not-normalised", "7", "residual max(0, r - q) sampled unnormalised", se13,
+               ResidualNotNormalised),
+        Mutant("residual-clamped", "7", "residual clamped to 1e-3 instead of 0", _case("we-se-1-3-m0", 4),
+               ResidualClamped),
+        Mutant("rng-reseeded", "8", "one uniform reused for every choice point of a step", se13,
+               chooser_wrapper=_Reseeded, enumeration=IntervalChooser),
+        Mutant("rng-shared-rows", "8", "groups of 4 rows share one seed", se13, chooser_wrapper=_SharedRows,
+               dependent_rows=True),
+        Mutant("cache-not-rolled-back", "9", "caches keep rejected tokens", se13, CacheNotRolledBack),
+        Mutant("cache-off-by-one", "9", "caches cropped one token too late", se13, CacheRollbackOffByOne),
+        Mutant("last-token-unverified", "11", "the token at max_new_tokens - 1 is emitted unverified",
+               _case("we-se-3-1-m1"), LastTokenUnverified),
+        Mutant("first-token-from-proposer", "11", "the first token comes from the default proposer",
+               se13, FirstTokenFromProposer),
+        Mutant("accept-all", "own", "every proposal accepted", se13, AcceptAll),
+        Mutant("residual-sign-flipped", "own", "residual norm(max(0, q - r))", se13, ResidualSignFlipped),
+        Mutant("naive-keeps-bonus", "3", "naive SE emits an unverified bonus after a full round",
+               _case("we-naive-3-m0"), NaiveKeepsBonus),
+        Mutant("mixture-uniform-member", "own", "mixture picks members uniformly, ignoring the weights",
+               _case("we-mixture"), MixtureUniformMember),
+    ]
+
+
+MUTANTS = make_mutants()

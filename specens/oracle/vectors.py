@@ -1,0 +1,213 @@
+"""Golden conformance vectors from the reference (spec/11-vectors.md).
+
+A vector is a toy file (spec/09), a few uniform streams, and for each stream the tokens, cost, calls
+and trace (TRACE-1) that `specens.reference.generate` produces from it. Another implementation
+conforms when it replays every stream to the same result. The settings below span what a sampler
+can get wrong (ALGORITHM.md section 7, defect 13): each method, WE and CD, the three modes, greedy
+and sampled, gammas 1 and above 1, each member as the default proposer, EOS, two and three
+members, and lengths well beyond the first cycles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+import specens
+from specens.reference import (
+    MixtureEnsemble,
+    NaiveSE,
+    SpeculativeEnsemble,
+    StandardEnsemble,
+    dump_toy,
+    generate,
+    load_toy,
+)
+from specens.reference.zoo import toy_ensemble
+
+FORMAT = "specens/conformance-vector"
+INDEX_FORMAT = "specens/conformance-vectors"
+VERSION = 1
+SEEDS = (0, 1, 2)
+RATIO_DIGITS = 12  # VECTOR-3: significant digits kept of each trace ratio
+RATIO_RTOL = 1e-9  # VECTOR-4: replay tolerance on ratios; NUM-2 floats differ by a few ulps across libm
+
+
+def _se(*gammas, default):
+    return SpeculativeEnsemble({f"m{k}": g for k, g in enumerate(gammas)}, default)
+
+
+def _we(n=2, v=4, **kw):
+    return toy_ensemble(n, v, seed=kw.pop("seed", 7), **kw)
+
+
+def _cd(**kw):
+    return toy_ensemble(2, 4, combination="cd", kind="logits", sparsity=0, seed=kw.pop("seed", 7), **kw)
+
+
+def settings() -> list:
+    """(name, ensemble, method, max_new_tokens) of every vector. VECTOR-5."""
+    half, three_halves = Fraction(1, 2), Fraction(3, 2)
+    dense = dict(kind="logits", sparsity=0)
+    return [
+        ("standard-we", _we(), StandardEnsemble(), 6),
+        ("standard-cd-greedy-eos", _cd(temperature=0, eos_token_id=2), StandardEnsemble(), 6),
+        ("standard-we3-topp", _we(3, 3, top_p=Fraction(3, 4)), StandardEnsemble(), 6),
+        ("naive-we-g1-m0", _we(), NaiveSE(1, "m0"), 8),
+        ("naive-we-g3-m1-eos", _we(eos_token_id=2), NaiveSE(3, "m1"), 8),
+        ("naive-cd-g2-m0", _cd(), NaiveSE(2, "m0"), 8),
+        ("se-we-g1-1-m0", _we(), _se(1, 1, default="m0"), 8),
+        ("se-we-g1-3-m0", _we(), _se(1, 3, default="m0"), 8),
+        ("se-we-g3-1-m1", _we(), _se(3, 1, default="m1"), 8),
+        ("se-we-g2-2-eos", _we(eos_token_id=1), _se(2, 2, default="m0"), 8),
+        ("se-we-greedy-g1-3", _we(temperature=0), _se(1, 3, default="m0"), 8),
+        ("se-we-logits-g2-1", _we(mode="logits", **dense), _se(2, 1, default="m0"), 8),
+        ("se-we-raw-logits-T3/2-g1-2-m1", _we(mode="raw-logits", temperature=three_halves, **dense),
+         _se(1, 2, default="m1"), 8),
+        ("se-we-T1/2-topk2-g3-3", _we(temperature=half, top_k=2), _se(3, 3, default="m0"), 8),
+        ("se-we-topp-g4-1-m1", _we(top_p=Fraction(4, 5)), _se(4, 1, default="m1"), 8),
+        ("se-cd-g1-1-m0", _cd(), _se(1, 1, default="m0"), 8),
+        ("se-cd-g3-2-m1", _cd(), _se(3, 2, default="m1"), 8),
+        ("se-cd-greedy-g2-1-m1-eos", _cd(temperature=0, eos_token_id=2), _se(2, 1, default="m1"), 8),
+        ("se-cd-logits-topk3-g2-2", _cd(mode="logits", top_k=3), _se(2, 2, default="m0"), 8),
+        ("se-we3-g1-2-1-m0-eos", _we(3, 3, eos_token_id=1), _se(1, 2, 1, default="m0"), 8),
+        ("se-we3-g2-1-3-m2", _we(3, 3), _se(2, 1, 3, default="m2"), 8),
+        ("mixture-we", _we(), MixtureEnsemble(), 8),
+        ("mixture-we3-eos", _we(3, 3, eos_token_id=1), MixtureEnsemble(), 8),
+        ("mixture-we-greedy", _we(temperature=0), MixtureEnsemble(), 6),
+    ]
+
+
+def _uniforms(seed: int, count: int) -> list:
+    """The first `count` uniforms of NumPy's Generator(PCG64(seed)).random(), as RNG-1 seeds them."""
+    g = np.random.Generator(np.random.PCG64(seed))
+    return [float(g.random()) for _ in range(count)]
+
+
+def _ratio(x: float) -> float:
+    """A verify event's ratio as written: 12 significant digits. VECTOR-3."""
+    return float(f"{x:.{RATIO_DIGITS}g}")
+
+
+def _expected(result) -> dict:
+    trace = [dict(e, ratio=_ratio(e["ratio"])) if e["event"] == "verify" else dict(e) for e in result.trace]
+    return {"tokens": list(result.tokens), "cost": str(result.cost), "calls": dict(sorted(result.calls.items())),
+            "uniforms_used": result.uniforms_used, "trace": trace}
+
+
+def build_vector(name: str, ensemble, method, length: int) -> dict:
+    """One vector: the toy file and, per seed, the uniforms consumed and the reference's result. VECTOR-2."""
+    runs = []
+    for seed in SEEDS:
+        probe = generate(ensemble, method, length, seed=seed)
+        uniforms = _uniforms(seed, probe.uniforms_used)
+        result = generate(ensemble, method, length, uniforms=uniforms)
+        runs.append({"seed": seed, "uniforms": uniforms, "expected": _expected(result)})
+    return {"format": FORMAT, "version": VERSION, "generator": f"specens {specens.__version__} reference",
+            "name": name, "toy": dump_toy(ensemble, method, length), "runs": runs}
+
+
+def _dump(obj) -> str:
+    return json.dumps(obj, indent=1, ensure_ascii=True) + "\n"
+
+
+def _file(name: str) -> str:
+    return name.replace("/", "_") + ".json"
+
+
+def build_vectors() -> dict:
+    """{file name: file text} of every vector and of `index.json`. VECTOR-1, VECTOR-5."""
+    files, index = {}, []
+    for name, ensemble, method, length in settings():
+        text = _dump(build_vector(name, ensemble, method, length))
+        files[_file(name)] = text
+        index.append({"file": _file(name), "name": name, "method": method.to_json()["name"],
+                      "sha256": hashlib.sha256(text.encode()).hexdigest()})
+    files["index.json"] = _dump({"format": INDEX_FORMAT, "version": VERSION,
+                                 "generator": f"specens {specens.__version__} reference", "vectors": index})
+    return files
+
+
+def write_vectors(out) -> list:
+    """Write every vector and the index into folder `out` (created if missing); returns the paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in build_vectors().items():
+        (out / name).write_text(text)
+        paths.append(out / name)
+    return paths
+
+
+def compare_vectors(folder) -> list:
+    """Differences between the vectors in `folder` and freshly built ones (empty: identical). VECTOR-6."""
+    folder, fresh = Path(folder), build_vectors()
+    problems = []
+    for name, text in fresh.items():
+        path = folder / name
+        if not path.exists():
+            problems.append(f"{name}: missing")
+        elif path.read_text() != text:
+            problems.append(f"{name}: differs from the reference's output")
+    for path in sorted(folder.glob("*.json")):
+        if path.name not in fresh:
+            problems.append(f"{path.name}: not produced by the reference (stale?)")
+    return problems
+
+
+def check_header(vector: dict) -> None:
+    """Refuse a vector of an unknown format or version. VECTOR-1."""
+    if vector.get("format") != FORMAT:
+        raise ValueError(f"format: expected {FORMAT!r}, got {vector.get('format')!r}")
+    if vector.get("version") != VERSION:
+        raise ValueError(f"version: this reader knows version {VERSION}, got {vector.get('version')!r}")
+
+
+def _same_event(got: dict, want: dict) -> bool:
+    if set(got) != set(want):
+        return False
+    for key, value in want.items():
+        if key == "ratio":
+            if not math.isclose(got[key], value, rel_tol=RATIO_RTOL, abs_tol=0.0):
+                return False
+        elif got[key] != value:
+            return False
+    return True
+
+
+def replay_vector(vector: dict, run=None) -> list:
+    """Replay every stream of `vector`; returns the mismatches (empty: conforms). VECTOR-4.
+
+    run(ensemble, method, max_new_tokens, uniforms) must return an object with tokens, cost, calls,
+    trace and uniforms_used like `reference.generate`'s Result; default: the reference itself.
+    """
+    check_header(vector)
+    ensemble, method, length = load_toy(vector["toy"])
+    run = run or (lambda e, m, n, uniforms: generate(e, m, n, uniforms=uniforms))
+    problems = []
+    for stream in vector["runs"]:
+        want, tag = stream["expected"], f"{vector['name']} seed {stream['seed']}"
+        try:
+            got = run(ensemble, method, length, stream["uniforms"])
+        except ValueError as e:
+            problems.append(f"{tag}: raised {e}")
+            continue
+        if list(got.tokens) != want["tokens"]:
+            problems.append(f"{tag}: tokens {list(got.tokens)}, expected {want['tokens']}")
+        if got.uniforms_used != want["uniforms_used"]:
+            problems.append(f"{tag}: used {got.uniforms_used} uniforms, expected {want['uniforms_used']}")
+        if str(got.cost) != want["cost"] or dict(got.calls) != want["calls"]:
+            problems.append(f"{tag}: cost {got.cost} calls {dict(got.calls)}, expected {want['cost']} {want['calls']}")
+        trace = list(got.trace)
+        for i, (g, w) in enumerate(zip(trace, want["trace"])):
+            if not _same_event(g, w):
+                problems.append(f"{tag}: trace event {i} is {g}, expected {w}")
+                break
+        if len(trace) != len(want["trace"]):
+            problems.append(f"{tag}: trace has {len(trace)} events, expected {len(want['trace'])}")
+    return problems
