@@ -24,11 +24,12 @@ from specens.decode import run_method
 from specens.distributions import Combiner
 from specens.members import Member
 from specens.reference.combine import CustomCombination, WeightedEnsemble, check_mode
-from specens.reference.methods import NaiveSE, SpeculativeEnsemble, StandardEnsemble
+from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
 from specens.reference.rng import UniformStream
 from specens.reference.transforms import Sampling
 from specens.state import PHASES, Run
 
+METHODS = (StandardEnsemble, NaiveSE, SpeculativeEnsemble, MixtureEnsemble)
 DTYPES = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
           torch.float64: torch.float64}
 
@@ -266,7 +267,11 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
     """
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
-    method = (method or StandardEnsemble()).check(ensemble)
+    method = StandardEnsemble() if method is None else method
+    if not isinstance(method, METHODS):
+        raise ValueError(f"method: expected StandardEnsemble(), NaiveSE(...), SpeculativeEnsemble(...) or "
+                         f"MixtureEnsemble(), got {method!r}")
+    method = method.check(ensemble)
     rows, single = _prompts(ensemble, prompts)
     streams = _streams(len(rows), single, seed, uniforms)
     for row in rows:

@@ -199,14 +199,14 @@ class Run:
         """
         begin = time.perf_counter()
         head, position = self.cache[0], len(self.emitted)
+        r = self.target(position)  # (V,)
+        r_x, q_x = torch.stack((r[head.token], head.q[head.token])).tolist()
+        accepted = accept(next(self.stream), q_x, r_x)  # a NaN r rejects, and its residual draw raises
+        self.decisions.append(("accept", accepted))
         try:
-            r = self.target(position)  # (V,)
+            token = head.token if accepted else self.draw(residual(r, head.q))
         except EmptyDistribution:
             raise self.explain_empty(position, self.names) from None
-        r_x, q_x = torch.stack((r[head.token], head.q[head.token])).tolist()
-        accepted = accept(next(self.stream), q_x, r_x)
-        self.decisions.append(("accept", accepted))
-        token = head.token if accepted else self.draw(residual(r, head.q))
         self.verified[head.proposer] += 1
         self.accepted[head.proposer] += accepted
         self.log("verify", position=position, token=head.token, proposer=head.proposer, ratio=r_x / q_x,

@@ -1,0 +1,147 @@
+"""The public fast-path API: bad input raises ValueError naming the argument and the fix; statistics
+agree with the trace; streams are per row (FAST-4); context limits are checked up front (FAST-5)."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from specens.api import Ensemble, generate
+from specens.coupling import ToyLM, tiny_causal_lm, tiny_tokenizer
+from specens.members import Member
+from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
+from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble
+from specens.reference.rng import UniformStream
+from specens.reference.transforms import Sampling
+from specens.reference.zoo import toy_ensemble
+
+
+def toy_fast(**kwargs):
+    toy = toy_ensemble(2, 4, kind="logits", sparsity=0)
+    members = [Member(ToyLM(m), name=m.name, cost=m.cost) for m in toy.members]
+    return Ensemble(members, toy.combination, **kwargs)
+
+
+@pytest.mark.parametrize("call,argument", [
+    (lambda e: generate(e, [1], max_new_tokens=0, seed=0), "max_new_tokens"),
+    (lambda e: generate(e, [1], max_new_tokens=3), "seed/uniforms"),
+    (lambda e: generate(e, [1], max_new_tokens=3, seed=0, uniforms=[0.5]), "seed/uniforms"),
+    (lambda e: generate(e, [[1], [2]], max_new_tokens=3, seed=[1]), "seed"),
+    (lambda e: generate(e, [[1], [2]], max_new_tokens=3, seed=[4, 4]), "seed"),
+    (lambda e: generate(e, [1], max_new_tokens=3, uniforms=[0.5]), "uniforms"),  # runs out
+    (lambda e: generate(e, [[1], [2]], max_new_tokens=3, uniforms=[UniformStream(seed=1)] * 2), "uniforms"),
+    (lambda e: generate(e, [], max_new_tokens=3, seed=0), "prompts"),
+    (lambda e: generate(e, [[]], max_new_tokens=3, seed=0), "prompts"),
+    (lambda e: generate(e, [1, 9], max_new_tokens=3, seed=0), "prompts"),
+    (lambda e: generate(e, "t1 t2", max_new_tokens=3, seed=0), "prompts"),
+    (lambda e: generate(e, [1], max_new_tokens=3, seed=0, method=SpeculativeEnsemble({"m0": 2})), "gammas"),
+    (lambda e: generate(e, [1], max_new_tokens=3, seed=0, method=NaiveSE(proposer="zz")), "member"),
+    (lambda e: generate(e, [1], max_new_tokens=3, seed=0, method="se"), "method"),
+    (lambda e: Ensemble(e.members, ContrastiveDecoding("m1", "m9")), "combination"),
+    (lambda e: Ensemble(e.members, mode="prob"), "mode"),
+    (lambda e: Ensemble(e.members, dtype="bfloat16"), "dtype"),
+    (lambda e: Ensemble(e.members, eos_token_id=4), "eos_token_id"),
+    (lambda e: Ensemble(e.members, sampling={"temperature": 0}), "sampling"),
+    (lambda e: Ensemble([e.members[0], e.members[0]]), "members"),
+    (lambda e: Ensemble(e.members, vocab_size=5), "vocab_size"),
+    (lambda e: Member(e.members[0].model, name=""), "name"),
+    (lambda e: Member(e.members[0].model, name="x", cost=0), "cost"),
+    (lambda e: Member("/nonexistent/model", name="x"), "model"),
+    (lambda e: Member(object(), name="x"), "model"),
+])
+def test_bad_input_raises_a_value_error_that_names_the_argument(call, argument):
+    """FAST-1, FAST-4, FAST-5, COMBINE-1, COMBINE-5, SE-1, MIX-1: errors name what to fix."""
+    with pytest.raises(ValueError, match=re.escape(argument)):
+        call(toy_fast())
+
+
+def test_the_mixture_ensemble_is_refused_outside_a_weighted_ensemble_in_mode_probs():
+    """MIX-1: the mixture is exact only for WE in mode 'probs'."""
+    with pytest.raises(ValueError, match="method"):
+        generate(toy_fast(mode="logits"), [1], max_new_tokens=3, seed=0, method=MixtureEnsemble())
+
+
+def test_a_prompt_that_does_not_fit_a_members_context_is_refused_before_any_call():
+    """FAST-5: len(prompt) + max_new_tokens beyond a member's context names the member and the largest fit."""
+    member = Member(tiny_causal_lm("llama", 12, seed=0, context=8), name="short")
+    ensemble = Ensemble([member, Member(tiny_causal_lm("gpt2", 12, seed=1), name="g")])
+    with pytest.raises(ValueError, match="max_new_tokens.*'short'.*context of 8.*to 5"):
+        generate(ensemble, [1, 2, 3], max_new_tokens=6, seed=0)
+    with pytest.raises(ValueError, match="prompt.*exceed"):
+        member.prefill(list(range(9)))
+    with pytest.raises(ValueError, match="prompt"):
+        member.prefill([])
+    assert len(generate(ensemble, [1, 2, 3], max_new_tokens=5, seed=0).tokens) == 5
+
+
+def test_members_with_different_tokenizers_are_refused():
+    """FAST-1: different vocabularies cannot be ensembled token by token."""
+    a = Member(tiny_causal_lm("llama", 12, seed=0), name="a", tokenizer=tiny_tokenizer(12))
+    b = Member(tiny_causal_lm("llama", 12, seed=1), name="b", tokenizer=tiny_tokenizer(12, prefix="w"))
+    with pytest.raises(ValueError, match="tokenizer: the members use different tokenizers"):
+        Ensemble([a, b])
+
+
+def test_logit_widths_that_differ_need_a_tokenizer_or_a_vocabulary_size_and_never_a_narrower_member():
+    """FAST-1: 12 and 16 logits without a tokenizer is ambiguous; a member narrower than V is refused."""
+    a = Member(tiny_causal_lm("llama", 12, seed=0), name="a")
+    b = Member(tiny_causal_lm("qwen2", 16, seed=1), name="b")
+    with pytest.raises(ValueError, match="vocab_size: the members' logit widths differ"):
+        Ensemble([a, b])
+    assert Ensemble([a, b], vocab_size=12).vocab_size == 12
+    with pytest.raises(ValueError, match="fewer logits"):
+        Ensemble([a, b], tokenizer=tiny_tokenizer(14))
+
+
+def test_statistics_agree_with_the_trace_and_the_cost_rule():
+    """COST-1, COST-2, TRACE-1: calls, tokens fed, proposals, acceptances and cost match the trace's events."""
+    ensemble = toy_fast()
+    for method in (SpeculativeEnsemble({"m0": 3, "m1": 1}), NaiveSE(gamma=2), MixtureEnsemble()):
+        out = generate(ensemble, [2], max_new_tokens=10, method=method, seed=3, trace=True)
+        s, events = out.stats, out.trace
+        calls = [e for e in events if e["event"] == "call"]
+        for name in ensemble.names:
+            mine = [e for e in calls if e["member"] == name]
+            assert s.calls[name] == len(mine)
+            assert s.tokens_fed[name] == sum(e["fed"][1] - e["fed"][0] for e in mine)
+            assert s.proposed[name] == sum(1 for e in events if e["event"] == "propose" and e["member"] == name)
+            verified = [e for e in events if e["event"] == "verify" and e["proposer"] == name]
+            assert s.verified[name] == len(verified) and s.accepted[name] == sum(e["accepted"] for e in verified)
+        assert s.cost == sum(ensemble.member(e["member"]).cost for e in calls)
+        assert s.emitted == len(out.tokens) == 10 and s.prompt_tokens == 1
+        assert set(s.seconds) == {"prefill", "propose", "score", "verify", "wall"}
+        assert s.as_dict()["cost"] == str(s.cost)
+
+
+def test_a_seed_and_the_same_uniforms_given_as_a_list_produce_the_same_run():
+    """RNG-1: a seeded stream is PCG64(seed).random(); given as floats it reproduces the run exactly."""
+    ensemble = toy_fast()
+    method = SpeculativeEnsemble({"m0": 2, "m1": 2})
+    seeded = generate(ensemble, [1], max_new_tokens=8, method=method, seed=11, trace=True)
+    uniforms = np.random.Generator(np.random.PCG64(11)).random(seeded.uniforms_used).tolist()
+    listed = generate(ensemble, [1], max_new_tokens=8, method=method, uniforms=uniforms, trace=True)
+    assert listed.tokens == seeded.tokens and listed.trace == seeded.trace
+
+
+def test_text_prompts_use_the_shared_tokenizer_and_return_text():
+    """FAST-1: the tokenizer encodes the prompt and decodes the tokens; its size is V."""
+    tokenizer = tiny_tokenizer(12)
+    ensemble = Ensemble([Member(tiny_causal_lm("llama", 12, seed=0), name="a"),
+                         Member(tiny_causal_lm("gpt2", 12, seed=1), name="b")], tokenizer=tokenizer,
+                        sampling=Sampling(top_k=4))
+    out = generate(ensemble, "t3 t4", max_new_tokens=5, method=SpeculativeEnsemble({"a": 2, "b": 1}), seed=0)
+    assert out.text == tokenizer.decode(out.tokens) and out.stats.prompt_tokens == 2
+    batch = generate(ensemble, ["t3", "t5 t6"], max_new_tokens=5, seed=[3, 8])
+    assert [b.stats.prompt_tokens for b in batch] == [1, 2]
+
+
+def test_members_in_other_dtypes_are_combined_in_one_dtype_on_one_device():
+    """FAST-2: a bfloat16 and a float32 member; r in float32 by default or float64 on request."""
+    a = Member(tiny_causal_lm("llama", 12, seed=0, dtype=torch.bfloat16), name="a", cost="1/4")
+    b = Member(tiny_causal_lm("qwen2", 12, seed=1), name="b")
+    for dtype in ("float32", "float64"):
+        ensemble = Ensemble([a, b], dtype=dtype)
+        assert ensemble.dtype == getattr(torch, dtype) and ensemble.combiner.coefficients.dtype == ensemble.dtype
+        out = generate(ensemble, [1], max_new_tokens=12, method=SpeculativeEnsemble({"a": 3, "b": 1}), seed=0)
+        assert len(out.tokens) == 12 and all(0 <= x < 12 for x in out.tokens)
