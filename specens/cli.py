@@ -8,6 +8,7 @@ import sys
 
 # subcommand -> module with `add_arguments(parser)` and `run(args) -> int`
 SUBCOMMANDS = {
+    "generate": ("specens._cli_generate", "complete a prompt with an ensemble of causal LMs (bundled or local)"),
     "demo": ("specens._cli_demo", "sample a speculative ensemble on a built-in toy ensemble (NumPy reference)"),
     "check": ("specens._cli_check", "check sampled sequences against a toy ensemble's exact law (specens.oracle)"),
     "vectors": ("specens._cli_vectors", "write the golden conformance vectors from the reference"),
