@@ -382,7 +382,8 @@ class VectorSampler:
                chunk: int = 1 << 16) -> np.ndarray:
         """n sequences, (n, L) int64 with PAD after each end; chains independent (RNG-1).
 
-        Give `seed` (NumPy's default generator) or `rng`. Chains run `chunk` at a time.
+        Give `seed` (NumPy's default generator) or `rng`. Chains run `chunk` at a time; the samples
+        are a function of (seed, n, chunk).
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n: the number of sequences must be a non-negative integer, got {n!r}")
