@@ -17,6 +17,8 @@ _EXPORTS = {
     "Statistics": "specens.api",
     "generate": "specens.api",
     "Member": "specens.members",
+    "assert_sampler_exact": "specens.oracle",
+    "check_samples": "specens.oracle",
     "ContrastiveDecoding": "specens.reference.combine",
     "CustomCombination": "specens.reference.combine",
     "LinearLogits": "specens.reference.combine",
