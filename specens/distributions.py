@@ -123,10 +123,9 @@ class Combiner:
         Example: a = (1, -0.1), rows (0, -inf) and (1, 2): (0 - 0.1, -inf) = (-0.1, -inf).
         """
         rows = logits[self.nonzero]  # (N', V)
-        ruled_out = torch.isneginf(rows).any(dim=0)  # (V,)
-        finite = torch.where(torch.isneginf(rows), torch.zeros((), dtype=rows.dtype, device=rows.device), rows)
-        total = (self.coefficients[self.nonzero, None] * finite).sum(dim=0)  # (V,)
-        return torch.where(ruled_out, NEG_INF, total)
+        excluded = torch.isneginf(rows)  # (N', V)
+        total = self.coefficients[self.nonzero] @ rows.masked_fill(excluded, 0.0)  # (V,)
+        return total.masked_fill_(excluded.any(dim=0), NEG_INF)
 
     def _custom(self, vectors: torch.Tensor, kind: str) -> torch.Tensor:
         """A user function of {name: vector}, checked (COMBINE-4): weights >= 0, or logits without NaN/+inf."""
@@ -159,7 +158,7 @@ class Combiner:
             if custom:
                 return self._custom(probs, "probs")
             if isinstance(self.combination, WeightedEnsemble):
-                return (self.coefficients[:, None] * probs).sum(dim=0)
+                return self.coefficients @ probs  # (N,) @ (N, V) -> (V,)
             return torch.softmax(self.linear_logits(torch.log(probs)), dim=-1)
         if self.mode == "logits":
             transformed = transform_logits(logits, self.sampling)  # (N, V)
@@ -179,20 +178,31 @@ def sample(dist: torch.Tensor, u: float, ids: torch.Tensor) -> int:
     """Inverse CDF: the smallest x with dist[x] > 0 and u < dist[0] + ... + dist[x]. RNG-2.
 
     The prefix sums are accumulated in float64 whatever the dtype of `dist` (FAST-2), and compared
-    with `u` in float64. If rounding leaves u at or above the total, the last token of positive
-    probability is returned (VERIFY-4); a row with no positive entry (NaN) raises EmptyDistribution.
+    with `u` in float64. A binary search finds the first prefix sum above u (one host sync); only if
+    that token has probability 0 (rounding in a parallel scan) or none is found does the masked scan
+    run. If rounding leaves u at or above the total, the last token of positive probability is
+    returned (VERIFY-4); a row with no positive entry (NaN) raises EmptyDistribution.
     Args: dist (V,) non-negative; u in [0, 1); ids (V,) = arange(V) on dist's device.
     Example: sample((0.25, 0, 0.75), 0.2) == 0, sample((0.25, 0, 0.75), 0.25) == 2.
     """
-    cumulative = torch.cumsum(dist.double(), dim=0)  # (V,)
+    vocab = ids.numel()
+    cumulative = torch.cumsum(dist, dim=0, dtype=torch.float64)  # (V,)
+    found = torch.searchsorted(cumulative, torch.full((1,), u, dtype=torch.float64, device=dist.device), right=True)
+    if dist.device.type == "cpu":  # reading two numbers is cheaper than one fused read on the host
+        x = int(found)
+        positive = x < vocab and bool(dist[x] > 0)
+    else:  # one device-to-host sync
+        x, positive = torch.cat((found, dist[found.clamp(max=vocab - 1)] > 0)).tolist()
+    if x < vocab and positive:
+        return int(x)
     hit = (cumulative > u) & (dist > 0)  # (V,)
-    x = int(torch.where(hit, ids, ids.numel()).amin())
-    if x < ids.numel():
+    x = int(torch.where(hit, ids, vocab).amin())
+    if x < vocab:
         return x
-    positive = torch.nonzero(dist > 0)
-    if positive.numel() == 0:
+    nonzero = torch.nonzero(dist > 0)
+    if nonzero.numel() == 0:
         raise EmptyDistribution("no token has positive probability")
-    return int(positive[-1])
+    return int(nonzero[-1])
 
 
 def accept(u: float, q_x: float, r_x: float) -> bool:

@@ -57,6 +57,13 @@ class Run:
     def seq(self) -> list[int]:
         return self.emitted + [p.token for p in self.cache]
 
+    def tokens(self, start: int, end: int) -> list[int]:
+        """seq[start:end] without copying the whole of seq."""
+        n = len(self.emitted)
+        if end <= n:
+            return self.emitted[start:end]
+        return self.emitted[start:] + [p.token for p in self.cache[max(start - n, 0): end - n]]
+
     @property
     def done(self) -> bool:
         """METHOD-3: stop at max_new_tokens, or right after an emitted EOS."""
@@ -107,14 +114,13 @@ class Run:
 
     def forward(self, name: str, upto: int | None = None, *, phase: str = "score"):
         """One call of `name` over exactly the tokens of seq it has not processed. COST-1, FAST-3."""
-        seq = self.seq
-        upto = len(seq) if upto is None else upto
+        upto = len(self.emitted) + len(self.cache) if upto is None else upto
         start = self.fed[name]
         assert start < upto, f"{name} has nothing new to process"
         begin = time.perf_counter()
         member = self.members[name]
         assert member.length == len(self.prompt) + start, f"{name}: KV cache out of step with fed"
-        rows = self._align(member.feed(seq[start:upto]))  # (K, V)
+        rows = self._align(member.feed(self.tokens(start, upto)))  # (K, V)
         self._charge(name, "forward", start, upto)
         self.tokens_fed[name] += upto - start
         held, first = self.held[name], len(self.emitted)  # positions before len(emitted) are never read

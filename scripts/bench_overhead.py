@@ -1,0 +1,141 @@
+"""Per-token overhead of specens' standard ensemble over the members' own single-token forwards.
+
+Same members, same tokens, measured side by side in one process: for each repeat, (1) the ensemble
+generates `--tokens` tokens with a fixed seed (`specens.generate`, standard method: every member one
+forward per token, then the combination and the draw), and (2) a bare loop feeds exactly those
+tokens to each member's model, one forward per member per token, with its own KV cache and nothing
+else. Prefill is excluded from both. Overhead = median(ensemble) / median(bare) - 1 per token; the
+target is under 10%. Also printed, for information: tokens/s of every method on the same members.
+
+    python scripts/bench_overhead.py                      # tiny and small presets on CPU
+    python scripts/bench_overhead.py --preset small --device cuda --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+
+from specens.api import Ensemble, generate
+from specens.coupling import tiny_causal_lm
+from specens.members import Member
+from specens.reference.combine import WeightedEnsemble
+from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
+
+# preset -> (vocabulary, [(architecture, hidden, layers, cost)]) ; costs are relative forward times, roughly
+PRESETS = {
+    "tiny": (16, [("llama", 16, 1, "1/2"), ("gpt2", 32, 2, "1")]),
+    "small": (32000, [("llama", 128, 2, "1/4"), ("qwen2", 256, 6, "1")]),
+    "medium": (32000, [("llama", 256, 4, "1/4"), ("qwen2", 1024, 12, "1")]),
+}
+
+
+def build(preset: str, device: str) -> Ensemble:
+    vocab, specs = PRESETS[preset]
+    members = []
+    for i, (arch, hidden, layers, cost) in enumerate(specs):
+        model = tiny_causal_lm(arch, vocab, seed=100 + i, hidden=hidden, layers=layers, init_range=0.02, context=4096)
+        members.append(Member(model.to(device), name=f"{arch}-{hidden}x{layers}", cost=cost))
+    names = [m.name for m in members]
+    return Ensemble(members, WeightedEnsemble({k: f"1/{len(names)}" for k in names}))
+
+
+def sync(device: str):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bare_loop(ensemble: Ensemble, prompt: list[int], tokens: list[int], device: str) -> float:
+    """Seconds for the members' own forwards over `tokens[:-1]`, one token at a time, prefill excluded."""
+    feeds = [torch.tensor([[t]], device=m.input_device) for m in ensemble.members for t in tokens[:-1]]
+    with torch.inference_mode():
+        for m in ensemble.members:
+            m.prefill(prompt)
+        calls = [(m.model, m.cache, m._cache_keyword) for m in ensemble.members]
+        n = len(tokens) - 1
+        sync(device)
+        start = time.perf_counter()
+        for i in range(n):
+            for k, (model, cache, keyword) in enumerate(calls):
+                model(input_ids=feeds[k * n + i], **{keyword: cache}, use_cache=True)
+        sync(device)
+        return time.perf_counter() - start
+
+
+def ensemble_run(ensemble: Ensemble, prompt, length: int, seed: int, method=None):
+    out = generate(ensemble, prompt, max_new_tokens=length, seed=seed, method=method or StandardEnsemble())
+    sync(str(ensemble.device))
+    return out, out.stats.seconds["wall"] - out.stats.seconds["prefill"]
+
+
+def bench(preset: str, device: str, length: int, repeats: int, seed: int) -> dict:
+    ensemble = build(preset, device)
+    prompt = list(range(1, 9))
+    ensemble_run(ensemble, prompt, 8, seed)  # warm up kernels and caches
+    bare_loop(ensemble, prompt, list(range(8)), device)
+    ours, bare, tokens = [], [], None
+    for _ in range(repeats):  # side by side, alternating
+        out, seconds = ensemble_run(ensemble, prompt, length, seed)
+        assert tokens is None or out.tokens == tokens, "the seeded run must repeat itself"
+        tokens = out.tokens
+        ours.append(seconds / (length - 1))
+        bare.append(bare_loop(ensemble, prompt, tokens, device) / (length - 1))
+    row = {"preset": preset, "device": device, "vocab": ensemble.vocab_size, "members": list(ensemble.names),
+           "tokens": length, "repeats": repeats, "bare_ms_per_token": 1e3 * statistics.median(bare),
+           "ensemble_ms_per_token": 1e3 * statistics.median(ours)}
+    row["overhead"] = row["ensemble_ms_per_token"] / row["bare_ms_per_token"] - 1
+    names = ensemble.names
+    methods = {"standard": StandardEnsemble(), "naive(g=3)": NaiveSE(gamma=3),
+               "se(3,1)": SpeculativeEnsemble({names[0]: 3, names[1]: 1}),
+               "se(1,1)": SpeculativeEnsemble({names[0]: 1, names[1]: 1}), "mixture": MixtureEnsemble()}
+    row["methods"] = {}
+    for label, method in methods.items():
+        rates, alphas = [], []
+        for r in range(max(repeats // 2, 1)):
+            out, seconds = ensemble_run(ensemble, prompt, length, seed + r, method)
+            rates.append((len(out.tokens) - 1) / seconds)
+            alphas.append(out.stats.alpha)
+        row["methods"][label] = {"tokens_per_second": statistics.median(rates),
+                                 "alpha": {k: v for k, v in alphas[-1].items() if v is not None}}
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", action="append", choices=sorted(PRESETS), help="default: tiny and small")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: steadier timings)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = [bench(p, args.device, args.tokens, args.repeats, args.seed) for p in args.preset or ["tiny", "small"]]
+    if args.json:
+        print(json.dumps({"torch": torch.__version__, "results": rows}, indent=2))
+        return 0
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu ({args.threads} thread)"
+    print(f"standard ensemble vs the members' own forwards, {args.tokens} tokens, median of {args.repeats}, {device}")
+    print(f"{'preset':<8}{'V':>7}  {'members':<28}{'bare ms/tok':>12}{'ensemble ms/tok':>17}{'overhead':>10}")
+    for r in rows:
+        print(f"{r['preset']:<8}{r['vocab']:>7}  {', '.join(r['members']):<28}{r['bare_ms_per_token']:>12.3f}"
+              f"{r['ensemble_ms_per_token']:>17.3f}{100 * r['overhead']:>9.1f}%")
+    print("\ntokens/s by method (for information only: random weights with near-uniform laws, so acceptance is "
+          "high\nand the costs are guesses; this says nothing about trained members)")
+    for r in rows:
+        cells = ", ".join(f"{k} {v['tokens_per_second']:.0f}" for k, v in r["methods"].items())
+        print(f"{r['preset']:<8}{cells}")
+        for k, v in r["methods"].items():
+            if v["alpha"]:
+                print(f"{'':<8}  alpha {k}: " + ", ".join(f"{m} {a:.2f}" for m, a in v["alpha"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
