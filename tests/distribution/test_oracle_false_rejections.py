@@ -33,3 +33,29 @@ def test_false_rejections_over_four_thousand_runs(family):
     """ORACLE-9: 4,000 runs at alpha = 0.01 (slow)."""
     result = false_rejections(CASE, runs=4000, samples=2000, alpha=0.01, seed=103, family=family)
     assert result.rejections <= result.high and (family or result.low <= result.rejections), str(result)
+
+
+def test_pooled_statistics_reject_exact_counts_at_the_stated_rate_with_the_default_budget():
+    """ORACLE-1, ORACLE-2, ORACLE-9: 20,000 multinomial draws of DEFAULT_SAMPLES from a case's exact law,
+    pooled and tested at alpha = 0.01; each statistic's rejection count within a 99.9% binomial
+    interval of 200 (the sampler is not involved: this calibrates the statistics alone)."""
+    import numpy as np
+    from scipy import stats
+
+    from specens.oracle import DEFAULT_SAMPLES, pool_cells
+    from specens.oracle.calibration import binomial_interval
+    from specens.oracle.stats import g_statistic, p_value, pearson
+
+    law = np.array(sorted(CASE.law().values()))
+    template = pool_cells(DEFAULT_SAMPLES * law)
+    counts = np.random.default_rng(104).multinomial(DEFAULT_SAMPLES, law, size=20_000)
+    for row in counts[:20]:  # pooling reads expected counts only, so every run pools like the template
+        assert np.array_equal(pool_cells(DEFAULT_SAMPLES * law, row).cell_of, template.cell_of)
+    pooled_counts = np.zeros((len(counts), len(template.expected)))
+    np.add.at(pooled_counts, (slice(None), template.cell_of), counts)
+    low, high = binomial_interval(20_000, 0.01)
+    critical = stats.chi2.isf(0.01, template.df)  # p_value(x, df) < 0.01 exactly when x > critical
+    assert p_value(critical * 1.0001, template.df) < 0.01 < p_value(critical * 0.9999, template.df)
+    for statistic in (pearson, g_statistic):
+        rejected = sum(statistic(row, template.expected) > critical for row in pooled_counts)
+        assert low <= rejected <= high, (statistic.__name__, rejected, low, high)

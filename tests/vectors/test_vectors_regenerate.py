@@ -14,7 +14,7 @@ def test_regenerating_the_vectors_changes_nothing():
     """VECTOR-6: byte-for-byte equal to a fresh `specens vectors` run; missing or stale files count."""
     problems = compare_vectors(GOLDEN)
     assert not problems, "golden vectors differ from the reference; run `specens vectors --out " \
-                         f"tests/vectors/golden` if the change is intended:\n" + "\n".join(problems)
+                         "tests/vectors/golden` if the change is intended:\n" + "\n".join(problems)
 
 
 def test_the_index_lists_every_vector_with_its_hash():
