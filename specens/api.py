@@ -45,6 +45,8 @@ class Ensemble:
         members: `Member`s (a bare model is wrapped and named m0, m1, ... by position).
         combination: `WeightedEnsemble`, `ContrastiveDecoding`, `LinearLogits`, `CustomCombination`,
             or a callable of {name: vector} (made a `CustomCombination`); default: equal weights.
+            A custom function receives torch tensors (V,) here (the reference passes tuples of
+            Fractions or NumPy arrays): written elementwise, one function serves both.
         mode: 'probs', 'logits' or 'raw-logits' (default: 'probs' for WE, 'raw-logits' otherwise).
         sampling: `Sampling(temperature, top_k, top_p)`; temperature 0 is greedy.
         eos_token_id: stop after this token (METHOD-3); None: never stop early.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
+from specens.distributions import EmptyDistribution
 from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
 from specens.reference.rng import sample as exact_sample
 from specens.state import Run
@@ -91,7 +92,11 @@ def mixture_ensemble(run: Run):
         run.seconds["verify"] += time.perf_counter() - begin
         run.forward(name)  # it processes every emitted token it missed
         begin, position = time.perf_counter(), len(run.emitted)
-        run.emit(run.draw(run.proposal(name, position)), f"mixture:{name}")
+        try:
+            token = run.draw(run.proposal(name, position))
+        except EmptyDistribution:
+            raise run.explain_empty(position, [name]) from None
+        run.emit(token, f"mixture:{name}")
         run.seconds["verify"] += time.perf_counter() - begin
 
 

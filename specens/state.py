@@ -153,9 +153,12 @@ class Run:
         """Name the cause of a distribution with nothing to sample (TRANSFORM-1 or COMBINE-6)."""
         for name in names:
             row = self.held[name].get(position)
-            if row is not None and (torch.isnan(row).any() or torch.isposinf(row).any()):
+            if row is not None and bool(torch.isnan(row).any() or torch.isposinf(row).any()):
                 return ValueError(f"member {name!r}: returned NaN or +inf logits at position {position}; "
                                   "check the model and its dtype (use -inf to rule a token out)")
+            if row is not None and bool(torch.isneginf(row).all()):
+                return ValueError(f"member {name!r}: every logit is -inf at position {position}; at least one token "
+                                  "must be possible (TRANSFORM-1)")
         return ValueError("combination: every token is ruled out (-inf) by some member, so r is empty (COMBINE-6); "
                           "loosen top_k/top_p or use mode 'probs' or 'raw-logits'")
 

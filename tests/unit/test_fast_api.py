@@ -145,3 +145,36 @@ def test_members_in_other_dtypes_are_combined_in_one_dtype_on_one_device():
         assert ensemble.dtype == getattr(torch, dtype) and ensemble.combiner.coefficients.dtype == ensemble.dtype
         out = generate(ensemble, [1], max_new_tokens=12, method=SpeculativeEnsemble({"a": 3, "b": 1}), seed=0)
         assert len(out.tokens) == 12 and all(0 <= x < 12 for x in out.tokens)
+
+
+def two_token_members(rows_a, rows_b):
+    from fractions import Fraction
+
+    from specens.reference.toy import ToyMember
+    from specens.reference.transforms import Scores
+
+    toys = [ToyMember(name, {None: Scores(logits=np.array(row))}, order=0, cost=Fraction(1))
+            for name, row in (("a", rows_a), ("b", rows_b))]
+    return [Member(ToyLM(t), name=t.name) for t in toys]
+
+
+def test_an_empty_combination_raises_an_error_naming_the_cause():
+    """COMBINE-6: per-member top-k in mode 'logits' can rule out every token; the error says so and how to fix it."""
+    members = two_token_members([1.0, 0.0], [0.0, 1.0])
+    ensemble = Ensemble(members, WeightedEnsemble({"a": "1/2", "b": "1/2"}), mode="logits", sampling=Sampling(top_k=1))
+    with pytest.raises(ValueError, match="combination: every token is ruled out.*COMBINE-6"):
+        generate(ensemble, [0], max_new_tokens=2, seed=0)
+    assert generate(Ensemble(members, sampling=Sampling(top_k=1)), [0], max_new_tokens=2, seed=0).tokens
+
+
+def test_a_member_with_nan_logits_raises_an_error_naming_the_member_and_never_emits():
+    """TRANSFORM-1, VERIFY-4: NaN logits are an error, never a NaN distribution or an out-of-vocabulary token."""
+    class NaNLM(ToyLM):  # the reference refuses NaN rows, so the NaN comes from the module itself
+        def _row(self, context):
+            return torch.tensor([float("nan"), 0.0], dtype=torch.float64)
+
+    members = two_token_members([0.0, 0.0], [0.0, 0.0])
+    members[1] = Member(NaNLM(members[1].model.toy), name="b")
+    for method in (None, SpeculativeEnsemble({"a": 2, "b": 1}), SpeculativeEnsemble({"a": 2, "b": 1}, "b")):
+        with pytest.raises(ValueError, match="member 'b': returned NaN"):
+            generate(Ensemble(members), [0], max_new_tokens=3, seed=0, method=method)
