@@ -187,11 +187,11 @@ def sample(dist: torch.Tensor, u: float, ids: torch.Tensor) -> int:
     """
     vocab = ids.numel()
     cumulative = torch.cumsum(dist, dim=0, dtype=torch.float64)  # (V,)
-    found = torch.searchsorted(cumulative, torch.full((1,), u, dtype=torch.float64, device=dist.device), right=True)
-    if dist.device.type == "cpu":  # reading two numbers is cheaper than one fused read on the host
-        x = int(found)
-        positive = x < vocab and bool(dist[x] > 0)
-    else:  # one device-to-host sync
+    if dist.device.type == "cpu":  # on the host, two scalar reads are cheapest
+        x = int(torch.searchsorted(cumulative, u, right=True))
+        positive = x < vocab and dist[x].item() > 0
+    else:  # one device-to-host sync for both numbers
+        found = torch.searchsorted(cumulative, torch.full((1,), u, dtype=torch.float64, device=dist.device), right=True)
         x, positive = torch.cat((found, dist[found.clamp(max=vocab - 1)] > 0)).tolist()
     if x < vocab and positive:
         return int(x)

@@ -44,7 +44,6 @@ class Run:
         self.cache: list[Proposal] = []
         self.fed = {k: 0 for k in self.names}  # generated tokens each member has processed
         self.held: dict[str, dict[int, torch.Tensor]] = {k: {} for k in self.names}
-        self.cost = Fraction(0)
         self.calls, self.tokens_fed = Counter(), Counter()
         self.proposed, self.verified, self.accepted = Counter(), Counter(), Counter()
         self.seconds = dict.fromkeys(PHASES, 0.0)
@@ -130,10 +129,14 @@ class Run:
         self.seconds[phase] += time.perf_counter() - begin
 
     def _charge(self, name: str, kind: str, start: int, end: int):
-        cost = self.members[name].cost
-        self.cost += cost
         self.calls[name] += 1
-        self.log("call", member=name, kind=kind, fed=[start, end], cost=str(cost))
+        if self.trace is not None:
+            self.log("call", member=name, kind=kind, fed=[start, end], cost=str(self.members[name].cost))
+
+    @property
+    def cost(self) -> Fraction:
+        """sum of c_k over all calls, prefill included (COST-2), exact."""
+        return sum((self.members[k].cost * n for k, n in self.calls.items()), Fraction(0))
 
     # -- distributions ----------------------------------------------------------------------
     def proposal(self, name: str, position: int) -> torch.Tensor:
