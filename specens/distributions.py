@@ -112,7 +112,9 @@ class Combiner:
         if coefficients is not None:
             values = [float(coefficients.get(k, 0)) for k in self.names]
             self.coefficients = torch.tensor(values, device=device, dtype=dtype)  # (N,)
-            self.nonzero = [i for i, a in enumerate(values) if a != 0]
+            nonzero = [i for i, a in enumerate(values) if a != 0]
+            self._used = torch.tensor(nonzero, device=device, dtype=torch.long)  # (N',) rows a_k != 0 reads
+            self._used_coefficients = self.coefficients[self._used]  # (N',)
 
     def linear_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """sum_k a_k l_k; a token any member with a_k != 0 rules out (-inf) stays out. COMBINE-6.
@@ -122,9 +124,9 @@ class Combiner:
         and the draw raises (see `Run.explain_empty`).
         Example: a = (1, -0.1), rows (0, -inf) and (1, 2): (0 - 0.1, -inf) = (-0.1, -inf).
         """
-        rows = logits[self.nonzero]  # (N', V)
+        rows = logits.index_select(0, self._used)  # (N', V)
         excluded = torch.isneginf(rows)  # (N', V)
-        total = self.coefficients[self.nonzero] @ rows.masked_fill(excluded, 0.0)  # (V,)
+        total = self._used_coefficients @ rows.masked_fill(excluded, 0.0)  # (V,)
         return total.masked_fill_(excluded.any(dim=0), NEG_INF)
 
     def _custom(self, vectors: torch.Tensor, kind: str) -> torch.Tensor:
