@@ -7,7 +7,7 @@ tokens to each member's model, one forward per member per token, with its own KV
 else. Prefill is excluded from both. Overhead = median(ensemble) / median(bare) - 1 per token; the
 target is under 10%. Also printed, for information: tokens/s of every method on the same members.
 
-    python scripts/bench_overhead.py                      # tiny and small presets on CPU
+    python scripts/bench_overhead.py                      # tiny, small and bundled presets on CPU
     python scripts/bench_overhead.py --preset small --device cuda --json
 """
 
@@ -18,6 +18,7 @@ import json
 import statistics
 import sys
 import time
+from fractions import Fraction
 
 import torch
 
@@ -32,17 +33,28 @@ PRESETS = {
     "tiny": (16, [("llama", 16, 1, "1/2"), ("gpt2", 32, 2, "1")]),
     "small": (32000, [("llama", 128, 2, "1/4"), ("qwen2", 256, 6, "1")]),
     "medium": (32000, [("llama", 256, 4, "1/4"), ("qwen2", 1024, 12, "1")]),
+    "bundled": None,  # specens/models: pytiny + pylib, trained, V = 4096 (costs from parameter counts)
 }
 
 
-def build(preset: str, device: str) -> Ensemble:
+def build(preset: str, device: str) -> tuple[Ensemble, list[int]]:
+    """The preset's ensemble (WE, equal weights) and a prompt."""
+    if preset == "bundled":  # the trained stdlib family: the cheap proposer and one large member
+        from specens._bundled import bundled_model_path
+
+        members = [Member.from_pretrained(bundled_model_path(k), device=device) for k in ("pytiny", "pylib")]
+        sizes = [sum(p.numel() for p in m.model.parameters()) for m in members]
+        for m, size in zip(members, sizes):
+            m.cost = Fraction(size, max(sizes))
+        ensemble = Ensemble(members, WeightedEnsemble({m.name: "1/2" for m in members}))
+        return ensemble, ensemble.tokenizer("def mean(data):\n    total = 0\n")["input_ids"]
     vocab, specs = PRESETS[preset]
     members = []
     for i, (arch, hidden, layers, cost) in enumerate(specs):
         model = tiny_causal_lm(arch, vocab, seed=100 + i, hidden=hidden, layers=layers, init_range=0.02, context=4096)
         members.append(Member(model.to(device), name=f"{arch}-{hidden}x{layers}", cost=cost))
     names = [m.name for m in members]
-    return Ensemble(members, WeightedEnsemble({k: f"1/{len(names)}" for k in names}))
+    return Ensemble(members, WeightedEnsemble({k: f"1/{len(names)}" for k in names})), list(range(1, 9))
 
 
 def sync(device: str):
@@ -93,8 +105,7 @@ def ensemble_run(ensemble: Ensemble, prompt, length: int, seed: int, method=None
 
 
 def bench(preset: str, device: str, length: int, repeats: int, seed: int) -> dict:
-    ensemble = build(preset, device)
-    prompt = list(range(1, 9))
+    ensemble, prompt = build(preset, device)
     clock = ForwardClock(ensemble, device)
     ensemble_run(ensemble, prompt, 8, seed)  # warm up kernels and caches
     bare_loop(ensemble, prompt, list(range(8)), device)
@@ -139,7 +150,7 @@ def bench(preset: str, device: str, length: int, repeats: int, seed: int) -> dic
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", action="append", choices=sorted(PRESETS), help="default: tiny and small")
+    parser.add_argument("--preset", action="append", choices=sorted(PRESETS), help="default: tiny, small, bundled")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=7)
@@ -148,7 +159,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = [bench(p, args.device, args.tokens, args.repeats, args.seed) for p in args.preset or ["tiny", "small"]]
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    rows = [bench(p, args.device, args.tokens, args.repeats, args.seed) for p in args.preset or ["tiny", "small", "bundled"]]
     if args.json:
         print(json.dumps({"torch": torch.__version__, "results": rows}, indent=2))
         return 0
@@ -162,8 +177,8 @@ def main(argv=None) -> int:
               f"{100 * r['overhead_min']:>8.1f}%{100 * r['outside_over_inside']:>8.1f}%")
     print("overhead: ratio of medians; paired: median of per-repeat ratios; of mins: ratio of the fastest runs;\n"
           "in-run: within each ensemble run, time outside the members' forwards over time inside them (median)")
-    print("\ntokens/s by method (for information only: random weights with near-uniform laws, so acceptance is "
-          "high\nand the costs are guesses; this says nothing about trained members)")
+    print("\ntokens/s by method (for information only; tiny and small have random weights with near-uniform laws,\n"
+          "so their acceptance is high and says nothing about trained members; bundled members are trained)")
     for r in rows:
         cells = ", ".join(f"{k} {v['tokens_per_second']:.0f}" for k, v in r["methods"].items())
         print(f"{r['preset']:<8}{cells}")
