@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 MIN_EXPECTED = 5.0  # ORACLE-1: every pooled cell expects at least this many samples
 
@@ -84,7 +84,7 @@ STATISTICS = {"pearson": pearson, "g": g_statistic}
 
 def p_value(statistic: float, df: int) -> float:
     """Upper tail of chi-square with df degrees of freedom; 1 when df = 0 (nothing to test). ORACLE-2."""
-    return 1.0 if df <= 0 else float(stats.chi2.sf(statistic, df))
+    return 1.0 if df <= 0 else float(special.chdtrc(df, statistic))
 
 
 def sidak_level(alpha: float, tests: int) -> float:
@@ -120,12 +120,22 @@ def _check_power(power):
 def noncentrality(df: int, level: float, power: float) -> float:
     """The noncentrality lambda at which chi-square(df) rejects at `level` with probability `power`. ORACLE-4."""
     _check_power(power)
-    critical = stats.chi2.isf(level, df)
-    f = lambda lam: stats.ncx2.sf(critical, df, lam) - power  # noqa: E731
+    critical = _critical(level, df)
+    f = lambda lam: _ncx2_sf(critical, df, lam) - power  # noqa: E731
     hi = 1.0
     while f(hi) < 0:
         hi *= 2
     return float(optimize.brentq(f, 0.0 if f(0.0) < 0 else 1e-12, hi, xtol=1e-10, rtol=1e-10))
+
+
+def _critical(level: float, df: int) -> float:
+    """The chi-square(df) value exceeded with probability `level`."""
+    return float(special.chdtri(df, level))
+
+
+def _ncx2_sf(x: float, df: int, lam: float) -> float:
+    """P(noncentral chi-square(df, lam) > x)."""
+    return float(special.chdtrc(df, x)) if lam <= 0 else float(1.0 - special.chndtr(x, df, lam))
 
 
 def _pooled_df(probs, n: float) -> int:
@@ -193,5 +203,5 @@ def power_against(probs, alternative, n: int, *, alpha: float, tests: int = 1) -
     shares_p, shares_a = pooled.expected / n, pooled.observed / n
     shares_a = shares_a / max(shares_a.sum(), 1e-300)
     lam = n * float(np.sum((shares_a - shares_p) ** 2 / shares_p))
-    critical = stats.chi2.isf(sidak_level(alpha, tests), pooled.df)
-    return float(max(stats.ncx2.sf(critical, pooled.df, lam), seen_impossible))
+    critical = _critical(sidak_level(alpha, tests), pooled.df)
+    return float(max(_ncx2_sf(critical, pooled.df, lam), seen_impossible))
