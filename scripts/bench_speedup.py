@@ -1,0 +1,127 @@
+"""Speed-up of every method over the standard ensemble on the bundled model family (the paper's table).
+
+Settings mirror the paper's (ALGORITHM.md section 6) at toy scale: a weighted ensemble of two
+same-size members, of three, and contrastive decoding of the small member (amateur) with a large one
+(expert), greedy and sampled. For each setting every method decodes the same held-out prompts with
+the same seeds; methods are interleaved within each repeat so that they share the machine's load.
+Reported per method: median tokens/s over repeats, the ratio of medians to the standard ensemble,
+acceptance per proposer, member forwards per token, and the cost-model speed-up (standard cost per
+token / method cost per token, with c_k from parameter counts: deterministic, not a timing).
+
+    .venv/bin/python scripts/bench_speedup.py [--tokens 64] [--repeats 3] [--device cpu] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from fractions import Fraction
+
+import torch
+
+from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
+                     SpeculativeEnsemble, StandardEnsemble, WeightedEnsemble, generate)
+from specens._bundled import bundled_model_path
+
+PROMPTS = ["def median(data):\n", "def bisect_left(a, x, lo=0, hi=None):\n", "def heappush(heap, item):\n",
+           "def dedent(text):\n", "class Fraction(numbers.Rational):\n"]
+
+
+def settings():
+    """name -> (members, combination, sampling, methods)."""
+    we2 = ["pylib", "pytests"]
+    we3 = ["pylib", "pytests", "pygui"]
+    cd = ["pytiny", "pylib"]
+    yield "WE 1/2 pylib+pytests T=1", we2, WeightedEnsemble({k: "1/2" for k in we2}), Sampling(), [
+        StandardEnsemble(), NaiveSE(gamma=3, proposer="pylib"), SpeculativeEnsemble({k: 1 for k in we2}),
+        SpeculativeEnsemble({"pylib": 3, "pytests": 1}), MixtureEnsemble()]
+    yield "WE 1/3 x3 T=1", we3, WeightedEnsemble({k: "1/3" for k in we3}), Sampling(), [
+        StandardEnsemble(), NaiveSE(gamma=2, proposer="pylib"), SpeculativeEnsemble({k: 1 for k in we3}),
+        MixtureEnsemble()]
+    for t in (0, 1):
+        yield f"CD mu 0.1 pytiny/pylib T={t}", cd, ContrastiveDecoding(expert="pylib", amateur="pytiny", mu="1/10"), \
+            Sampling(temperature=t), [StandardEnsemble(), NaiveSE(gamma=3, proposer="pytiny"),
+                                      SpeculativeEnsemble({"pytiny": 1, "pylib": 1}),
+                                      SpeculativeEnsemble({"pytiny": 5, "pylib": 1})]
+
+
+def label(method) -> str:
+    if isinstance(method, NaiveSE):
+        return f"naive SE g={method.gamma} ({method.proposer})"
+    if isinstance(method, SpeculativeEnsemble):
+        return "SE g=" + ",".join(str(g) for g in method.gammas.values())
+    return {"standard": "standard", "mixture": "mixture"}[method.name]
+
+
+def run_setting(members, names, combination, sampling, methods, tokens, repeats, seed):
+    chosen = [members[n] for n in names]
+    tok = chosen[0].tokenizer
+    ensemble = Ensemble(chosen, combination, sampling=sampling, tokenizer=tok, eos_token_id=None)
+    prompts = [tok(p)["input_ids"] for p in PROMPTS]
+    times = {label(m): [] for m in methods}
+    stats = {label(m): None for m in methods}
+    for rep in range(repeats):
+        for m in methods:  # interleaved: every method sees the same load within a repeat
+            start = time.perf_counter()
+            outs = generate(ensemble, prompts, max_new_tokens=tokens, method=m, seed=seed + 100 * rep)
+            times[label(m)].append(sum(len(o.tokens) for o in outs) / (time.perf_counter() - start))
+            if rep == 0:
+                stats[label(m)] = outs
+    rows, std = [], None
+    for m in methods:
+        outs = stats[label(m)]
+        emitted = sum(o.stats.emitted for o in outs)
+        cost = sum(o.stats.cost for o in outs) / emitted
+        forwards = sum(sum(o.stats.calls.values()) - len(o.stats.calls) for o in outs) / emitted
+        verified = {k: sum(o.stats.verified[k] for o in outs) for k in names}
+        accepted = {k: sum(o.stats.accepted[k] for o in outs) for k in names}
+        alpha = {k: round(accepted[k] / verified[k], 3) for k in names if verified[k]}
+        tps = statistics.median(times[label(m)])
+        std = std or (tps, cost)
+        rows.append({"method": label(m), "tokens_per_s": tps, "speedup": tps / std[0], "cost_speedup": float(std[1] / cost),
+                     "forwards_per_token": forwards, "alpha": alpha, "runs_tokens_per_s": times[label(m)]})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: steadier timings)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    names = ("pylib", "pytests", "pygui", "pytiny")
+    members = {n: Member.from_pretrained(bundled_model_path(n), name=n, device=args.device) for n in names}
+    sizes = {n: sum(p.numel() for p in m.model.parameters()) for n, m in members.items()}
+    for n, m in members.items():
+        m.cost = Fraction(sizes[n], max(sizes.values()))
+    device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
+    results = {"device": device, "tokens": args.tokens, "repeats": args.repeats, "prompts": len(PROMPTS),
+               "costs": {n: str(m.cost) for n, m in members.items()}, "settings": {}}
+    for name, chosen, combination, sampling, methods in settings():
+        results["settings"][name] = run_setting(members, chosen, combination, sampling, methods, args.tokens,
+                                                args.repeats, args.seed)
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    print(f"device: {device}; {len(PROMPTS)} held-out prompts x {args.tokens} tokens, median of {args.repeats} "
+          f"interleaved repeats; costs {results['costs']}\n")
+    print(f"{'setting':28} {'method':24} {'tok/s':>7} {'speed-up':>8} {'cost model':>10} {'fwd/tok':>7}  alpha")
+    for name, rows in results["settings"].items():
+        for r in rows:
+            print(f"{name:28} {r['method']:24} {r['tokens_per_s']:7.1f} {r['speedup']:7.2f}x {r['cost_speedup']:9.2f}x "
+                  f"{r['forwards_per_token']:7.2f}  {r['alpha']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
