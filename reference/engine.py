@@ -86,7 +86,8 @@ def exact_output_pmf(ensemble: Ensemble, method: Method, max_new_tokens: int) ->
         cost_pmf[result.cost] += p
         runs.append((seq, result.cost, p))
     total = sum(pmf.values(), Fraction(0))
-    assert total == 1, f"run probabilities sum to {total}, not 1"
+    if total != 1:  # ENGINE-1: every run is visited exactly once
+        raise RuntimeError(f"engine bug: run probabilities sum to {total}, not 1")
     return ExactResult(dict(pmf), dict(cost_pmf), runs)
 
 

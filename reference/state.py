@@ -68,13 +68,17 @@ class Run:
         start = len(self.emitted)
         return sum(1 for i in self.holds[name] if start <= i < start + len(self.cache))
 
+    def _require_held(self, name: str, position: int):
+        if position not in self.holds[name]:  # a method reading an output its member never computed
+            raise RuntimeError(f"reference bug: {name} never computed position {position}")
+
     def proposal(self, name: str, position: int) -> Dist:
-        assert position in self.holds[name], f"{name} never computed position {position}"
+        self._require_held(name, position)
         return self.ensemble.proposal(name, self.context(position))
 
     def target(self, position: int) -> Dist:
         for name in self.ensemble.names:
-            assert position in self.holds[name], f"{name} never computed position {position}"
+            self._require_held(name, position)
         return self.ensemble.target(self.context(position))
 
     def log(self, event: str, **fields):
@@ -91,7 +95,8 @@ class Run:
         """One call of `name` over every token of seq it has not processed (through `upto`). COST-1, COST-2."""
         upto = len(self.seq) if upto is None else upto
         start = self.fed[name]
-        assert start < upto, f"{name} has nothing new to process"
+        if start >= upto:
+            raise RuntimeError(f"reference bug: a call of {name} with nothing new to process")
         self._charge(self.ensemble.member(name), "forward", start, upto)
         self.holds[name].update(range(start + 1, upto + 1))
         self.fed[name] = upto

@@ -1,4 +1,4 @@
-"""`specens check`: are sampled sequences consistent with a toy ensemble's exact law? (spec/12-oracle.md)
+"""`specens check`: are sampled sequences consistent with a toy ensemble's exact law? (spec/13-oracle.md)
 
 Reads a toy file (spec/09-toy-format.md) and a JSON-lines file of sampled sequences, one JSON array of
 token ids per line, as another implementation wrote them. Exit status: 0 consistent, 1 rejected,

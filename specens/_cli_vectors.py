@@ -1,4 +1,4 @@
-"""`specens vectors --out DIR`: write the golden conformance vectors (spec/11-vectors.md).
+"""`specens vectors --out DIR`: write the golden conformance vectors (spec/12-vectors.md).
 
 With `--check`, compare DIR with freshly generated vectors instead and exit 1 on any difference.
 NumPy reference only (no torch).

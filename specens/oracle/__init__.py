@@ -4,13 +4,13 @@ NumPy and SciPy only (never torch). The pieces:
 
 - `check_samples(samples, law)`: goodness of fit of sampled sequences against an exact law over
   sequences: joint and per-position conditional checks, Pearson and G over pooled cells, Sidak
-  across the family, a report with the worst cells and an estimated TV (spec/12-oracle.md).
+  across the family, a report with the worst cells and an estimated TV (spec/13-oracle.md).
 - `assert_sampler_exact(sample_fn, ensemble, method, length)`: the one-line CI helper.
 - `detectable_tv`, `sample_size`, `power_against`: how many samples a check needs.
 - `VectorSampler`: the vectorised reference sampler (many chains at once) for every method, and
   `exact_law` (its own code's exact law, by enumeration).
 - `CASES` / `ToyCase`: a matrix of toy settings; `MUTANTS`: deliberately wrong samplers.
-- `build_vectors` / `write_vectors` / `replay_vector`: golden conformance vectors (spec/11-vectors.md).
+- `build_vectors` / `write_vectors` / `replay_vector`: golden conformance vectors (spec/12-vectors.md).
 
 >>> from specens.oracle import CASES, assert_sampler_exact
 >>> case = CASES[0]

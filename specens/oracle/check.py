@@ -1,4 +1,4 @@
-"""Goodness of fit of sampled sequences against an exact law over sequences (spec/12-oracle.md).
+"""Goodness of fit of sampled sequences against an exact law over sequences (spec/13-oracle.md).
 
 `check_samples(samples, law)` runs a family of tests: the joint law of the whole sequence (the first
 `L` tokens) and, for each position i, the conditional law of token i given the tokens before it,

@@ -1,4 +1,4 @@
-"""The checker's statistics (spec/12-oracle.md): pooling, Pearson and G, Sidak, power.
+"""The checker's statistics (spec/13-oracle.md): pooling, Pearson and G, Sidak, power.
 
 Every function takes plain arrays: expected counts under the exact law, observed counts from a
 sampler, and returns numbers a reader can recompute with scipy.stats by hand.

@@ -20,10 +20,6 @@ from specens.oracle.vectors import replay_vector  # noqa: E402
 GOLDEN = Path(__file__).parent / "golden"
 FILES = sorted(p for p in GOLDEN.glob("*.json") if p.name != "index.json")
 
-# A float implementation cannot see an exact rational tie at the top-p cut: member m1's first row is
-# (1/5, 0, 3/10, 1/2) and 1/2 + 3/10 = 4/5 = top_p exactly, so TRANSFORM-4 keeps two tokens, while the
-# fast path's float sum falls short of 0.8 and keeps three (a different r, not a rounding of u).
-TOP_P_TIE = "se-we-topp-g4-1-m1"
 
 
 class AfterPrompt:
@@ -43,9 +39,7 @@ def fast_run(ensemble, method, length, uniforms):
     return generate(fast, [0], max_new_tokens=length, method=method, uniforms=list(uniforms), trace=True)
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="exact top-p tie; see TOP_P_TIE"))
-    if p.stem == TOP_P_TIE else p for p in FILES], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_the_fast_path_replays_every_run_of_the_vector(path):
     """VECTOR-4, TRACE-1, RNG-1: tokens, cost, calls, uniforms consumed and trace equal the reference's."""
     problems = replay_vector(json.loads(path.read_text()), fast_run)
