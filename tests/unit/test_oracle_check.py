@@ -1,4 +1,4 @@
-"""The sequence checker on hand-counted samples (spec/12-oracle.md): joint and conditional checks,
+"""The sequence checker on hand-counted samples (spec/13-oracle.md): joint and conditional checks,
 impossible samples, the report, input handling, the underpowered warning."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The checker's statistics (spec/12-oracle.md): pooling, Pearson and G, Sidak, power, by hand and
+"""The checker's statistics (spec/13-oracle.md): pooling, Pearson and G, Sidak, power, by hand and
 against scipy."""
 
 import numpy as np
