@@ -121,13 +121,18 @@ def method_from_json(obj: Mapping, ensemble: Ensemble) -> Method:
 
 
 # ---------------------------------------------------------------------------------------------
+# The method functions read only the verbs of a run (prefill, sample_target, forward, propose,
+# verify_head, all_hold_head, held_count, names, cache, done, step), so the fast path runs these
+# same functions on its torch `specens.state.Run`: one control flow for both.
+
+
 def standard_ensemble(run: Run):
     """The standard ensemble: METHOD-1, METHOD-2, then STD-1 and STD-2 until METHOD-3."""
     run.prefill()  # METHOD-1
     run.sample_target()  # METHOD-2: the first token comes straight from r
     while not run.done:
         run.step += 1
-        for name in run.ensemble.names:  # STD-1: every member processes the last emitted token
+        for name in run.names:  # STD-1: every member processes the last emitted token
             run.forward(name)
         run.sample_target()  # STD-2
 
@@ -139,7 +144,7 @@ def naive_se(run: Run, method: NaiveSE):
     while not run.done:
         run.step += 1
         run.propose(method.proposer, method.gamma)  # NAIVE-2: catch up, then draw gamma tokens
-        for name in run.ensemble.names:  # NAIVE-3: every other member scores them in one call
+        for name in run.names:  # NAIVE-3: every other member scores them in one call
             if name != method.proposer:
                 run.forward(name)
         while run.cache and not run.done:  # NAIVE-4: left to right, stop at the first rejection
@@ -153,7 +158,7 @@ def speculative_ensemble(run: Run, method: SpeculativeEnsemble):
 
     Any number of members; two members alternate.
     """
-    names, gammas = run.ensemble.names, method.gammas
+    names, gammas = run.names, method.gammas
     run.prefill()  # METHOD-1
     run.sample_target()  # METHOD-2
     while not run.done:
@@ -162,7 +167,7 @@ def speculative_ensemble(run: Run, method: SpeculativeEnsemble):
         if not run.cache:  # SE-2: nothing cached, the default proposer drafts
             run.propose(method.default_proposer, gammas[method.default_proposer])
         else:  # SE-3: the member holding the fewest cached positions scores them all ...
-            scorer = min(names, key=lambda k: (run.held(k), names.index(k)))
+            scorer = min(names, key=lambda k: (run.held_count(k), names.index(k)))
             run.forward(scorer)
             run.propose(scorer, 1, bonus=True)  # ... and its next token joins the cache as a bonus
         while run.all_hold_head() and not run.done:  # SE-4: verify while every member holds the head

@@ -33,6 +33,7 @@ class Run:
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
         self.ensemble, self.chooser, self.limit = ensemble, chooser, max_new_tokens
+        self.names = ensemble.names
         self.emitted: list[int] = []
         self.cache: list[Proposal] = []
         self.fed = {k: 0 for k in ensemble.names}  # generated tokens each member has processed
@@ -63,7 +64,7 @@ class Run:
             return 0
         return self.limit - len(seq)
 
-    def held(self, name: str) -> int:
+    def held_count(self, name: str) -> int:
         """How many cached positions member `name` holds an output for (SE-3's "cache length")."""
         start = len(self.emitted)
         return sum(1 for i in self.holds[name] if start <= i < start + len(self.cache))

@@ -94,8 +94,28 @@ class ToyMember:
         return {"name": self.name, "order": self.order, "cost": str(self.cost), kind: rows}
 
 
+class MemberLookup:
+    """Members addressed by name (NOTATION-1); shared by the reference and the fast-path ensembles."""
+
+    members: tuple
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.members)
+
+    def member(self, name: str):
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise ValueError(f"member: no member named {name!r}; the members are {list(self.names)}")
+
+    def cheapest(self) -> str:
+        """The default proposer unless one is named: lowest cost, ties to the lowest index. SE-1."""
+        return min(self.members, key=lambda m: m.cost).name
+
+
 @dataclass(frozen=True)
-class Ensemble:
+class Ensemble(MemberLookup):
     """Members (addressed by name), a combination keyed by name, a mode and sampling settings. COMBINE-1.
 
     mode defaults to 'probs' for WE and 'raw-logits' otherwise (COMBINE-5).
@@ -140,20 +160,6 @@ class Ensemble:
     @property
     def vocab_size(self) -> int:
         return self.members[0].vocab_size
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(m.name for m in self.members)
-
-    def member(self, name: str):
-        for m in self.members:
-            if m.name == name:
-                return m
-        raise ValueError(f"member: no member named {name!r}; the members are {list(self.names)}")
-
-    def cheapest(self) -> str:
-        """The default proposer unless one is named: lowest cost, ties to the lowest index. SE-1."""
-        return min(self.members, key=lambda m: m.cost).name
 
     def proposal(self, name: str, context: tuple) -> Dist:
         """p_k after `context` (memoised; a pure function of the context). TRANSFORM-6."""

@@ -26,6 +26,7 @@ from specens.members import Member
 from specens.reference.combine import CustomCombination, WeightedEnsemble, check_mode
 from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
 from specens.reference.rng import UniformStream
+from specens.reference.toy import MemberLookup  # names, member(name), cheapest(): what method.check reads
 from specens.reference.transforms import Sampling
 from specens.state import PHASES, Run
 
@@ -38,7 +39,7 @@ def _vocabulary(tokenizer) -> dict:
     return tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
 
 
-class Ensemble:
+class Ensemble(MemberLookup):
     """Members, a combination keyed by member name, a mode and sampling settings. COMBINE-1, FAST-1, FAST-2.
 
     Args:
@@ -114,21 +115,6 @@ class Ensemble:
             raise ValueError(f"vocab_size: members {short} produce fewer logits than the vocabulary's {vocab_size} "
                              "tokens; they do not share this tokenizer")
         return vocab_size
-
-    # the interface the reference's method objects read (`method.check(ensemble)`)
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(m.name for m in self.members)
-
-    def member(self, name: str) -> Member:
-        for m in self.members:
-            if m.name == name:
-                return m
-        raise ValueError(f"member: no member named {name!r}; the members are {list(self.names)}")
-
-    def cheapest(self) -> str:
-        """The default proposer: lowest cost, ties to the lowest index. SE-1."""
-        return min(self.members, key=lambda m: m.cost).name
 
     def __repr__(self) -> str:
         return (f"Ensemble({list(self.members)}, {self.combination!r}, mode={self.mode!r}, V={self.vocab_size}, "

@@ -1,10 +1,10 @@
-"""The methods of spec/05-methods.md on real models: `reference/methods.py` in torch, step by step.
+"""The methods of spec/05-methods.md on real models.
 
-Each function has the reference function's name, its phases in the same order and the same choice
-points (RNG-1), so with the same uniform stream both emit the same tokens and the same trace
-(TRACE-1). The method objects themselves are the reference's frozen dataclasses
-(`StandardEnsemble`, `NaiveSE`, `SpeculativeEnsemble`, `MixtureEnsemble`): one definition of each
-parameter and its defaults.
+The standard ensemble, naive SE and SE are the reference's own functions (`reference/methods.py`)
+run on the torch `Run` of `specens/state.py`, which implements the same verbs with KV caches and
+tensors: one control flow, so with the same uniform stream both emit the same tokens and the same
+trace (RNG-1, TRACE-1). The mixture has its own function here only to time its phases. The method
+objects are the reference's frozen dataclasses: one definition of each parameter and its defaults.
 """
 
 from __future__ import annotations
@@ -13,59 +13,10 @@ import time
 from fractions import Fraction
 
 from specens.distributions import EmptyDistribution
-from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
+from specens.reference.methods import (MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble, naive_se,
+                                      speculative_ensemble, standard_ensemble)
 from specens.reference.rng import sample as exact_sample
 from specens.state import Run
-
-
-def standard_ensemble(run: Run):
-    """The standard ensemble: METHOD-1, METHOD-2, then STD-1 and STD-2 until METHOD-3."""
-    run.prefill()  # METHOD-1
-    run.sample_target()  # METHOD-2: the first token comes straight from r
-    while not run.done:
-        run.step += 1
-        for name in run.names:  # STD-1: every member processes the last emitted token
-            run.forward(name)
-        run.sample_target()  # STD-2
-
-
-def naive_se(run: Run, method: NaiveSE):
-    """Naive SE: METHOD-1, METHOD-2, then NAIVE-2, NAIVE-3, NAIVE-4 until METHOD-3."""
-    run.prefill()  # METHOD-1
-    run.sample_target()  # METHOD-2
-    while not run.done:
-        run.step += 1
-        run.propose(method.proposer, method.gamma)  # NAIVE-2: catch up, then draw gamma tokens
-        for name in run.names:  # NAIVE-3: every other member scores them in one call
-            if name != method.proposer:
-                run.forward(name)
-        while run.cache and not run.done:  # NAIVE-4: left to right, stop at the first rejection
-            if not run.verify_head():
-                break
-        run.cache.clear()  # tokens after an emitted EOS or past max_new_tokens are never emitted
-
-
-def speculative_ensemble(run: Run, method: SpeculativeEnsemble):
-    """Speculative ensemble (SE-1): METHOD-1, METHOD-2, then SE-2 or SE-3, SE-4, SE-5, SE-6 until METHOD-3."""
-    names, gammas = run.names, method.gammas
-    run.prefill()  # METHOD-1
-    run.sample_target()  # METHOD-2
-    while not run.done:
-        run.step += 1
-        scorer = None
-        if not run.cache:  # SE-2: nothing cached, the default proposer drafts
-            run.propose(method.default_proposer, gammas[method.default_proposer])
-        else:  # SE-3: the member holding the fewest cached positions scores them all ...
-            scorer = min(names, key=lambda k: (run.held_count(k), names.index(k)))
-            run.forward(scorer)
-            run.propose(scorer, 1, bonus=True)  # ... and its next token joins the cache as a bonus
-        while run.all_hold_head() and not run.done:  # SE-4: verify while every member holds the head
-            if not run.verify_head():
-                scorer = None  # SE-5: rejected; cache dropped, the default proposer restarts
-                break
-        if scorer is not None and not run.done:  # SE-6: the scorer continues its own proposal
-            run.propose(scorer, gammas[scorer] - 1)
-    run.cache.clear()
 
 
 def mixture_ensemble(run: Run):
