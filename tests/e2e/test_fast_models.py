@@ -64,3 +64,31 @@ def test_a_three_member_speculative_ensemble_runs_with_every_member_as_the_defau
             assert len(row.tokens) == 12
             assert all(a is None or 0 <= a <= 1 for a in row.stats.alpha.values())
             assert row.stats.verified[default] > 0
+
+
+def test_a_member_loaded_with_an_accelerate_device_map_works_as_a_plain_member(tmp_path):
+    """FAST-2, FAST-3: a model dispatched by accelerate (`device_map`, here with a layer offloaded to
+    disk so accelerate's hooks move its weights in at every call) generates the same tokens as the plain
+    member. On a multi-GPU machine the same path shards layers across devices."""
+    pytest.importorskip("accelerate")
+    tokenizer = tiny_tokenizer(16)
+    model = tiny_causal_lm("llama", 16, seed=30, layers=2)
+    model.save_pretrained(tmp_path / "m")
+    tokenizer.save_pretrained(tmp_path / "m")
+    small = Member(tiny_causal_lm("llama", 16, seed=31), name="small", cost="1/4", tokenizer=tokenizer)
+    device_map = {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "disk",
+                  "model.norm": "cpu", "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    from transformers import AutoModelForCausalLM
+
+    dispatched = AutoModelForCausalLM.from_pretrained(tmp_path / "m", device_map=device_map, local_files_only=True,
+                                                      offload_folder=str(tmp_path / "offload"))
+    assert getattr(dispatched, "hf_device_map", None), "the model was not dispatched"
+    plain = Member.from_pretrained(tmp_path / "m", name="large")
+    sharded = Member(dispatched, name="large", tokenizer=plain.tokenizer)
+    combination = WeightedEnsemble({"small": "1/3", "large": "2/3"})
+    for method in (StandardEnsemble(), SpeculativeEnsemble({"small": 2, "large": 1})):
+        a = generate(Ensemble([small, plain], combination), [1, 2, 3], max_new_tokens=8, method=method, seed=2,
+                     trace=True)
+        b = generate(Ensemble([small, sharded], combination), [1, 2, 3], max_new_tokens=8, method=method, seed=2,
+                     trace=True)
+        assert a.tokens == b.tokens and not trace_mismatches(a.trace, b.trace, rtol=1e-5)
