@@ -122,8 +122,8 @@ def method_from_json(obj: Mapping, ensemble: Ensemble) -> Method:
 
 # ---------------------------------------------------------------------------------------------
 # The method functions read only the verbs of a run (prefill, sample_target, forward, propose,
-# verify_head, all_hold_head, held_count, names, cache, done, step), so the fast path runs these
-# same functions on its torch `specens.state.Run`: one control flow for both.
+# verify_head, all_hold_head, held_count, choose_member, sample_member, names, cache, done, step), so
+# the fast path runs these same functions on its torch `specens.state.Run`: one control flow for both.
 
 
 def standard_ensemble(run: Run):
@@ -182,20 +182,35 @@ def speculative_ensemble(run: Run, method: SpeculativeEnsemble):
 def mixture_ensemble(run: Run):
     """Mixture ensemble (MIX-1): METHOD-1, METHOD-2, then MIX-2 (MIX-3 at T = 0) until METHOD-3."""
     ensemble = run.ensemble
-    weights = [ensemble.combination.weights[k] for k in ensemble.names]
+    weights = [ensemble.combination.weights[k] for k in run.names]
     run.prefill()  # METHOD-1
     run.sample_target()  # METHOD-2
     while not run.done:
         run.step += 1
         if ensemble.sampling.greedy:  # MIX-3: at T = 0 r is not a mixture; run the standard step
-            for name in ensemble.names:
+            for name in run.names:
                 run.forward(name)
             run.sample_target()
             continue
-        name = ensemble.names[run.chooser.draw(weights, "member")]  # MIX-2: member k ~ Cat(w)
-        run.forward(name)  # it processes every emitted token it missed
-        position = len(run.emitted)
-        run.emit(run.chooser.draw(run.proposal(name, position), f"{name}@{position}"), f"mixture:{name}")
+        name = run.choose_member(weights)  # MIX-2: member k ~ Cat(w) ...
+        run.forward(name)  # ... processes every emitted token it missed ...
+        run.sample_member(name)  # ... and the next token is drawn from its own p_k
+
+
+def dispatch(run, method: Method):
+    """Run a checked method object's function on `run` (a reference or a fast-path Run)."""
+    if isinstance(method, StandardEnsemble):
+        standard_ensemble(run)
+    elif isinstance(method, NaiveSE):
+        naive_se(run, method)
+    elif isinstance(method, SpeculativeEnsemble):
+        speculative_ensemble(run, method)
+    elif isinstance(method, MixtureEnsemble):
+        mixture_ensemble(run)
+    else:
+        raise ValueError(f"method: expected StandardEnsemble, NaiveSE, SpeculativeEnsemble or MixtureEnsemble, "
+                         f"got {type(method).__name__}")
+    return run
 
 
 @dataclass
@@ -212,17 +227,7 @@ class Result:
 def run_method(ensemble: Ensemble, method: Method, max_new_tokens: int, chooser: Chooser) -> Result:
     """Run `method` on `ensemble` with every random decision resolved by `chooser`."""
     method = method.check(ensemble)
-    run = Run(ensemble, chooser, max_new_tokens)
-    if isinstance(method, StandardEnsemble):
-        standard_ensemble(run)
-    elif isinstance(method, NaiveSE):
-        naive_se(run, method)
-    elif isinstance(method, SpeculativeEnsemble):
-        speculative_ensemble(run, method)
-    elif isinstance(method, MixtureEnsemble):
-        mixture_ensemble(run)
-    else:
-        raise ValueError(f"method: unknown method {method!r}")
+    run = dispatch(Run(ensemble, chooser, max_new_tokens), method)
     return Result(tokens=list(run.emitted), cost=run.cost, calls=dict(run.calls), trace=run.trace)
 
 

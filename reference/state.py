@@ -117,6 +117,15 @@ class Run:
         position = len(self.emitted)
         self.emit(self.chooser.draw(self.target(position), f"r@{position}"), rule)
 
+    def choose_member(self, weights) -> str:
+        """Draw a member by weight (one uniform, RNG-2). MIX-2."""
+        return self.names[self.chooser.draw(weights, "member")]
+
+    def sample_member(self, name: str):
+        """Draw the next token from member `name`'s own p_k and emit it. MIX-2."""
+        position = len(self.emitted)
+        self.emit(self.chooser.draw(self.proposal(name, position), f"{name}@{position}"), f"mixture:{name}")
+
     def propose(self, name: str, count: int, *, bonus: bool = False):
         """`name` draws up to `count` tokens from its own p_k, one call before each draw it lacks. NAIVE-2, SE-2.
 

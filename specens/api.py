@@ -20,11 +20,10 @@ from typing import Sequence
 
 import torch
 
-from specens.decode import run_method
 from specens.distributions import Combiner
 from specens.members import Member
 from specens.reference.combine import CustomCombination, WeightedEnsemble, check_mode
-from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
+from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble, dispatch
 from specens.reference.rng import UniformStream
 from specens.reference.toy import MemberLookup  # names, member(name), cheapest(): what method.check reads
 from specens.reference.transforms import Sampling
@@ -274,7 +273,7 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
     with torch.inference_mode():
         for row, stream in zip(rows, streams):
             start = time.perf_counter()
-            run = run_method(Run(ensemble, row, stream, max_new_tokens, record_trace=trace), method)
+            run = dispatch(Run(ensemble, row, stream, max_new_tokens, record_trace=trace), method)
             run.seconds["wall"] = time.perf_counter() - start
             results.append(_result(ensemble, run, trace))
     return results[0] if single else results

@@ -1,5 +1,8 @@
 """The fast path's run state: `reference/state.py` in torch, verb for verb (spec/05-methods.md).
 
+The method functions themselves are the reference's (`reference.methods.dispatch` runs them on
+this class), so only the verbs differ.
+
 Same bookkeeping (emitted tokens, cached proposals, what each member has processed and which
 positions it holds), same choice points in the same order (RNG-1) and the same trace events
 (TRACE-1). The differences are the fast path's own rules: members are real causal LMs with KV
@@ -17,6 +20,7 @@ from fractions import Fraction
 import torch
 
 from specens.distributions import EmptyDistribution, accept, proposal_distribution, residual, sample
+from specens.reference.rng import sample as exact_sample
 
 PHASES = ("prefill", "propose", "score", "verify")
 
@@ -181,6 +185,24 @@ class Run:
         except EmptyDistribution:
             raise self.explain_empty(position, self.names) from None
         self.emit(token, rule)
+        self.seconds["verify"] += time.perf_counter() - begin
+
+    def choose_member(self, weights) -> str:
+        """Draw a member by its exact weight with the reference's exact sampler (RNG-2). MIX-2."""
+        begin = time.perf_counter()
+        index = exact_sample(weights, Fraction(next(self.stream)))
+        self.decisions.append(("draw", index))
+        self.seconds["verify"] += time.perf_counter() - begin
+        return self.names[index]
+
+    def sample_member(self, name: str):
+        """Draw the next token from member `name`'s own p_k and emit it. MIX-2."""
+        begin, position = time.perf_counter(), len(self.emitted)
+        try:
+            token = self.draw(self.proposal(name, position))
+        except EmptyDistribution:
+            raise self.explain_empty(position, [name]) from None
+        self.emit(token, f"mixture:{name}")
         self.seconds["verify"] += time.perf_counter() - begin
 
     def propose(self, name: str, count: int, *, bonus: bool = False):
