@@ -18,13 +18,12 @@ import json
 import statistics
 import sys
 import time
-from fractions import Fraction
 
 import torch
 
 from specens.api import Ensemble, generate
 from specens.coupling import tiny_causal_lm
-from specens.members import Member
+from specens.members import Member, set_parameter_costs
 from specens.reference.combine import WeightedEnsemble
 from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
 
@@ -43,9 +42,7 @@ def build(preset: str, device: str) -> tuple[Ensemble, list[int]]:
         from specens._bundled import bundled_model_path
 
         members = [Member.from_pretrained(bundled_model_path(k), device=device) for k in ("pytiny", "pylib")]
-        sizes = [sum(p.numel() for p in m.model.parameters()) for m in members]
-        for m, size in zip(members, sizes):
-            m.cost = Fraction(size, max(sizes))
+        set_parameter_costs(members)
         ensemble = Ensemble(members, WeightedEnsemble({m.name: "1/2" for m in members}))
         return ensemble, ensemble.tokenizer("def mean(data):\n    total = 0\n")["input_ids"]
     vocab, specs = PRESETS[preset]

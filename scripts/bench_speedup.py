@@ -18,13 +18,13 @@ import json
 import statistics
 import sys
 import time
-from fractions import Fraction
 
 import torch
 
 from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
                      SpeculativeEnsemble, StandardEnsemble, WeightedEnsemble, generate)
 from specens._bundled import bundled_model_path
+from specens.members import set_parameter_costs
 
 PROMPTS = ["def median(data):\n", "def bisect_left(a, x, lo=0, hi=None):\n", "def heappush(heap, item):\n",
            "def dedent(text):\n", "class Fraction(numbers.Rational):\n"]
@@ -101,9 +101,7 @@ def main(argv=None) -> int:
     hf_logging.disable_progress_bar()
     names = ("pylib", "pytests", "pygui", "pytiny")
     members = {n: Member.from_pretrained(bundled_model_path(n), name=n, device=args.device) for n in names}
-    sizes = {n: sum(p.numel() for p in m.model.parameters()) for n, m in members.items()}
-    for n, m in members.items():
-        m.cost = Fraction(sizes[n], max(sizes.values()))
+    set_parameter_costs(list(members.values()))
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
     results = {"device": device, "tokens": args.tokens, "repeats": args.repeats, "prompts": len(PROMPTS),
                "costs": {n: str(m.cost) for n, m in members.items()}, "settings": {}}

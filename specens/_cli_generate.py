@@ -75,6 +75,7 @@ def build(args):
     import torch
     from transformers.utils import logging as hf_logging
 
+    from specens.members import set_parameter_costs
     from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
                          SpeculativeEnsemble, StandardEnsemble, WeightedEnsemble)
 
@@ -92,9 +93,8 @@ def build(args):
     members = [Member.from_pretrained(path, name=name, device=device, dtype=torch.float32) for name, path in resolved]
     costs = _split(args.costs, len(members), "costs")
     if costs is None:
-        sizes = [sum(p.numel() for p in m.model.parameters()) for m in members]
-        costs = [Fraction(s, max(sizes)) for s in sizes]
-    for m, c in zip(members, costs):
+        set_parameter_costs(members)
+    for m, c in zip(members, costs or ()):
         m.cost = Fraction(c)
         if m.cost <= 0:
             raise ValueError(f"--costs: costs must be positive, got {c} for {m.name}")

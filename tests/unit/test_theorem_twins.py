@@ -8,7 +8,7 @@ variant that the same comparison must reject.
 """
 
 from fractions import Fraction as F
-from itertools import combinations_with_replacement, product
+from itertools import product
 
 import pytest
 
