@@ -2,6 +2,8 @@
 # Build the Coq proofs in proofs/ and check that none is left unfinished.
 # Installs Coq 8.16 and MathComp 1.15 from the distribution's packages when coqc is missing
 # (needs root and apt-get; runs without a terminal). Exits non-zero on any failure.
+# --install-only: install Coq and MathComp if missing, then stop (scripts/test.sh uses it: the build
+# and the same checks then run once, inside pytest, in tests/unit/test_proofs_build.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,7 @@ if ! command -v coqc >/dev/null 2>&1; then
 fi
 
 echo "build_proofs: $(coqc --version | head -n 1)"
+if [ "${1:-}" = "--install-only" ]; then exit 0; fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh machine: set up .venv, build the Coq proofs (installing Coq and
-# MathComp from Debian's packages if missing), then run pytest. Extra arguments go to pytest.
+# The whole test suite from a fresh machine: set up .venv, install Coq and MathComp from Debian's
+# packages if missing, then run pytest, which also builds the proofs and checks that they use no
+# axiom (tests/unit/test_proofs_build.py). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-bash scripts/build_proofs.sh
+bash scripts/build_proofs.sh --install-only
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 set +e
 .venv/bin/python -m pytest "$@"
