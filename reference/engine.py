@@ -92,17 +92,16 @@ def exact_output_pmf(ensemble: Ensemble, method: Method, max_new_tokens: int) ->
 
 
 def exact_ensemble_pmf(ensemble: Ensemble, max_new_tokens: int) -> dict:
-    """P(y) = prod_i r(y_i | prompt, y_<i), sequences ending at EOS or max_new_tokens. ENGINE-2.
+    """P(y) = prod_i r(y_i | prompt, y_<i), sequences ending at an EOS id or max_new_tokens. ENGINE-2, METHOD-3.
 
     Computed by recursion over prefixes, independently of any sampler.
     """
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
-    eos = ensemble.eos_token_id
     out: dict = {}
 
     def extend(prefix: tuple, p: Fraction):
-        if len(prefix) == max_new_tokens or (prefix and prefix[-1] == eos):
+        if len(prefix) == max_new_tokens or (prefix and ensemble.is_eos(prefix[-1])):
             out[prefix] = p
             return
         r = ensemble.target(ensemble.prompt + prefix)

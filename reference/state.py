@@ -53,14 +53,13 @@ class Run:
 
     @property
     def done(self) -> bool:
-        """METHOD-3: stop at max_new_tokens, or right after an emitted EOS."""
-        eos = self.ensemble.eos_token_id
-        return len(self.emitted) >= self.limit or (eos is not None and bool(self.emitted) and self.emitted[-1] == eos)
+        """METHOD-3: stop at max_new_tokens, or right after an emitted EOS (any of the EOS ids)."""
+        return len(self.emitted) >= self.limit or (bool(self.emitted) and self.ensemble.is_eos(self.emitted[-1]))
 
     def room(self) -> int:
         """How many more tokens may be cached: proposals never pass max_new_tokens or an EOS. METHOD-3."""
-        seq, eos = self.seq, self.ensemble.eos_token_id
-        if eos is not None and seq and seq[-1] == eos:
+        seq = self.seq
+        if seq and self.ensemble.is_eos(seq[-1]):
             return 0
         return self.limit - len(seq)
 

@@ -23,6 +23,33 @@ FORMAT = "specens/toy-ensemble"
 VERSION = 1
 
 
+def context_window(context: Sequence[int], order: int) -> tuple:
+    """The tokens a member of order `order` reads: the last `order` of `context`, all of them when
+    there are fewer. TOY-2.
+
+    Every place that keys a context by a member's order goes through this function.
+    context_window((1, 2, 0), 2) == (2, 0); context_window((1, 2, 0), 5) == (1, 2, 0);
+    context_window((1, 2, 0), 0) == ().
+    """
+    start = max(0, len(context) - order)  # a negative start would slice from the end
+    return tuple(context[start:]) if order else ()
+
+
+def eos_ids(value, *, vocab_size: int) -> tuple:
+    """The end-of-sequence ids as one normalised type: a sorted tuple without repeats. METHOD-3.
+
+    `value` is None (no EOS), one token id, or a list of ids; every id must lie in [0, V).
+    eos_ids(None, vocab_size=4) == (); eos_ids(2, vocab_size=4) == (2,); eos_ids([3, 1], vocab_size=4) == (1, 3).
+    """
+    ids = () if value is None else (value,) if isinstance(value, (int, np.integer)) else value
+    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise ValueError(f"eos_token_id: must be a token id, a list of token ids or None, got {value!r}")
+    ids = tuple(ids)
+    if any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < vocab_size for t in ids):
+        raise ValueError(f"eos_token_id: every id must be a token id in [0, {vocab_size}), got {value!r}")
+    return tuple(sorted({int(t) for t in ids}))
+
+
 def _row(values, *, kind: str, name: str) -> Scores:
     if kind == "probs":
         probs = tuple(as_fraction(v, name=name) for v in values)
@@ -66,7 +93,7 @@ class ToyMember:
 
     def scores(self, context: Sequence[int]) -> Scores:
         """The member's output at the position after `context`. TOY-2."""
-        key = tuple(context[len(context) - self.order :]) if self.order else ()
+        key = context_window(context, self.order)
         if key in self.table:
             return self.table[key]
         if None in self.table:
@@ -118,14 +145,15 @@ class MemberLookup:
 class Ensemble(MemberLookup):
     """Members (addressed by name), a combination keyed by name, a mode and sampling settings. COMBINE-1.
 
-    mode defaults to 'probs' for WE and 'raw-logits' otherwise (COMBINE-5).
+    mode defaults to 'probs' for WE and 'raw-logits' otherwise (COMBINE-5). `eos_token_id` takes
+    None, one id or a list of ids and is stored as a sorted tuple (`eos_ids`, METHOD-3).
     """
 
     members: tuple
     combination: Combination
     mode: str | None = None
     sampling: Sampling = Sampling()
-    eos_token_id: int | None = None
+    eos_token_id: tuple = ()
     prompt: tuple = ()
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -150,8 +178,7 @@ class Ensemble(MemberLookup):
         if not isinstance(self.sampling, Sampling):
             raise ValueError("sampling: must be a Sampling(...)")
         v = self.vocab_size
-        if self.eos_token_id is not None and not (isinstance(self.eos_token_id, int) and 0 <= self.eos_token_id < v):
-            raise ValueError(f"eos_token_id: must be a token id in [0, {v}) or None, got {self.eos_token_id!r}")
+        object.__setattr__(self, "eos_token_id", eos_ids(self.eos_token_id, vocab_size=v))
         prompt = tuple(self.prompt)
         if any(not isinstance(t, int) or not 0 <= t < v for t in prompt):
             raise ValueError(f"prompt: token ids must lie in [0, {v}), got {list(prompt)}")
@@ -160,6 +187,10 @@ class Ensemble(MemberLookup):
     @property
     def vocab_size(self) -> int:
         return self.members[0].vocab_size
+
+    def is_eos(self, token: int) -> bool:
+        """Whether `token` ends a row: it is one of the end-of-sequence ids. METHOD-3."""
+        return token in self.eos_token_id
 
     def proposal(self, name: str, context: tuple) -> Dist:
         """p_k after `context` (memoised; a pure function of the context). TRANSFORM-6."""
@@ -204,9 +235,14 @@ class Ensemble(MemberLookup):
             "combination": self.combination.to_json(),
             "mode": self.mode,
             "sampling": {"temperature": str(s.temperature), "top_k": s.top_k, "top_p": None if s.top_p is None else str(s.top_p)},
-            "eos_token_id": self.eos_token_id,
+            "eos_token_id": _eos_json(self.eos_token_id),
             "prompt": list(self.prompt),
         }
+
+
+def _eos_json(ids: tuple):
+    """The shortest TOY-1 form of the EOS ids: null, one id, or a list of several."""
+    return None if not ids else ids[0] if len(ids) == 1 else list(ids)
 
 
 def load_toy(path_or_obj) -> tuple[Ensemble, object, int]:

@@ -41,10 +41,10 @@ class BadLine(ValueError):
     pass
 
 
-def parse_line(text: str, number: int, *, vocab_size: int, eos: int | None, length: int, limit: int) -> list:
+def parse_line(text: str, number: int, *, vocab_size: int, eos: tuple, length: int, limit: int) -> list:
     """One line of a samples file: a JSON array of token ids, validated. ORACLE-7.
 
-    Token ids lie in [0, V); an EOS may only end a sequence; a sequence has at most `limit`
+    Token ids lie in [0, V); an EOS (any id of the tuple `eos`) may only end a sequence; a sequence has at most `limit`
     (max_new_tokens) tokens, and at least `length` unless it ends with EOS.
     """
     if not text.strip():
@@ -58,18 +58,19 @@ def parse_line(text: str, number: int, *, vocab_size: int, eos: int | None, leng
     for i, t in enumerate(seq):
         if not 0 <= t < vocab_size:
             raise BadLine(f"line {number}: token {t} at position {i} is out of range; ids lie in [0, {vocab_size})")
-        if t == eos and i != len(seq) - 1:
-            raise BadLine(f"line {number}: tokens follow the end-of-sequence token {eos} at position {i}")
+        if t in eos and i != len(seq) - 1:
+            raise BadLine(f"line {number}: tokens follow the end-of-sequence token {t} at position {i}")
     if len(seq) > limit:
         raise BadLine(f"line {number}: wrong length {len(seq)}; the ensemble file allows at most "
                       f"max_new_tokens = {limit}")
-    if len(seq) < length and not (seq and seq[-1] == eos):
-        shorter = f" (or fewer ending with the end-of-sequence token {eos})" if eos is not None else ""
+    if len(seq) < length and not (seq and seq[-1] in eos):
+        ids = " or ".join(map(str, eos))
+        shorter = f" (or fewer ending with the end-of-sequence token {ids})" if eos else ""
         raise BadLine(f"line {number}: wrong length {len(seq)}; expected at least {length} tokens{shorter}")
     return seq[:length]
 
 
-def read_samples(path: str, *, vocab_size: int, eos: int | None, length: int, limit: int,
+def read_samples(path: str, *, vocab_size: int, eos: tuple, length: int, limit: int,
                  progress: str = "auto") -> np.ndarray:
     """All lines of a samples file as an (n, length) array, PAD after each end. ORACLE-7."""
     stream = sys.stdin if path == "-" else open(path, encoding="utf-8")

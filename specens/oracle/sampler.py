@@ -89,8 +89,7 @@ class VectorRun:
             raise ValueError(f"length: max_new_tokens must be a positive integer, got {length!r}")
         self.t, self.L, self.ch, self.B = tables, length, chooser, n
         self.N, v = len(tables.names), tables.vocab_size
-        eos = tables.ensemble.eos_token_id
-        self.eos = -2 if eos is None else eos
+        self.eos = np.array(tables.ensemble.eos_token_id, dtype=np.int64)  # (E,) every EOS id; empty: none
         self.seq = np.zeros((n, length), dtype=np.int64)  # (B, L)
         self.e = np.zeros(n, dtype=np.int64)  # (B,) emitted
         self.s = np.zeros(n, dtype=np.int64)  # (B,) emitted + cached
@@ -107,13 +106,13 @@ class VectorRun:
         """METHOD-3: max_new_tokens emitted, or the last emitted token is EOS. (m,) -> (m,) bool."""
         e = self.e[idx]
         last = self.seq[idx, np.maximum(e - 1, 0)]
-        return (e >= self.L) | ((e > 0) & (last == self.eos))
+        return (e >= self.L) | ((e > 0) & np.isin(last, self.eos))
 
     def room(self, idx: np.ndarray) -> np.ndarray:
         """How many more tokens chains idx may cache (0 after a cached EOS). METHOD-3."""
         s = self.s[idx]
         last = self.seq[idx, np.maximum(s - 1, 0)]
-        return np.where((s > 0) & (last == self.eos), 0, self.L - s)
+        return np.where((s > 0) & np.isin(last, self.eos), 0, self.L - s)
 
     def holds(self, idx: np.ndarray, k: int, pos: np.ndarray) -> np.ndarray:
         return (self.lo[idx, k] <= pos) & (pos <= self.fed[idx, k])

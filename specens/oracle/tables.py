@@ -19,6 +19,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from specens.reference import Ensemble, Sampling, proposal_distribution, target
+from specens.reference.toy import context_window
 
 TargetFn = Callable[[Mapping[str, object]], tuple]  # {member name: Scores} -> r (exact)
 
@@ -40,9 +41,9 @@ class MemberStates:
         self.order = order
         self.tuples = [t for n in range(order + 1) for t in itertools.product(range(vocab_size), repeat=n)]
         self.index = {t: i for i, t in enumerate(self.tuples)}
-        self.next = np.array([[self.index[(t + (x,))[-order:] if order else ()] for x in range(vocab_size)]
+        self.next = np.array([[self.index[context_window(t + (x,), order)] for x in range(vocab_size)]
                               for t in self.tuples], dtype=np.int64)  # (S, V)
-        self.start = self.index[tuple(prompt[-order:]) if order else ()]
+        self.start = self.index[context_window(prompt, order)]
 
     def __len__(self) -> int:
         return len(self.tuples)
@@ -115,5 +116,5 @@ class Tables:
         """The code of the state tuple where every member sees the same `context`."""
         states = []
         for s in self.states:
-            states.append(s.index[tuple(context[-s.order:]) if s.order else ()])
+            states.append(s.index[context_window(context, s.order)])
         return int(sum(st * stride for st, stride in zip(states, self.strides)))
