@@ -162,3 +162,18 @@ def test_reference_oracle_and_json_rows_give_one_law(order, prompt_length, vocab
     assert set(law) <= set(want)
     for seq, p in want.items():
         assert law.get(seq, 0.0) == pytest.approx(float(p), abs=1e-12), seq
+
+
+def test_the_cross_check_rejects_the_old_negative_slice(monkeypatch):
+    """Negative control for TOY-2: with `context[len(context) - order:]` (a negative start slices from
+    the end) the reference's law is the issue's wrong one, and the recursion over the rows disagrees."""
+    from specens.reference import toy
+
+    def old_slice(context, order):
+        return tuple(context[len(context) - order:]) if order else ()
+
+    monkeypatch.setattr(toy, "context_window", old_slice)
+    ensemble, _, length = load_toy(ISSUE_TOY)
+    wrong = {(0, 0, 0): F(1, 8), (0, 0, 1): F(1, 8), (0, 1, 1): F(1, 4), (1, 1, 1): F(1, 2)}
+    assert exact_ensemble_pmf(ensemble, length) == wrong != _law_from_rows({**ISSUE_TOY, "ensemble": {
+        **ISSUE_TOY["ensemble"], "prompt": [], "eos_token_id": None}}, length)
