@@ -39,21 +39,36 @@ def linear_logits(logits: Mapping[str, np.ndarray], coefficients: Mapping[str, F
     return np.where(ruled_out, -np.inf, total)
 
 
+def relative_weights(weights: Mapping) -> dict:
+    """WE weights read exactly (NUM-1) and divided by their exact sum. COMBINE-2.
+
+    relative_weights({"a": 1, "b": 3}) == {"a": Fraction(1, 4), "b": Fraction(3, 4)}.
+    """
+    if not isinstance(weights, Mapping) or not weights:
+        raise ValueError(f"weights: give one weight per member name, e.g. {{'a': 1, 'b': 2}}; got {weights!r}")
+    exact = {str(k): as_fraction(w, name=f"weights[{k!r}]") for k, w in weights.items()}
+    shown = ", ".join(f"{k}: {w}" for k, w in exact.items())
+    if any(w < 0 for w in exact.values()):
+        raise ValueError(f"weights: must be non-negative (they are relative, e.g. 1 and 2), got {{{shown}}}")
+    total = sum(exact.values(), Fraction(0))
+    if total == 0:
+        raise ValueError(f"weights: at least one must be positive (they are divided by their sum), got {{{shown}}}")
+    return {k: w / total for k, w in exact.items()}
+
+
 @dataclass(frozen=True)
 class WeightedEnsemble:
-    """WE: r = sum_k w_k p_k in mode 'probs'; sum_k w_k l_k then softmax otherwise. COMBINE-2."""
+    """WE: r = sum_k w_k p_k in mode 'probs'; sum_k w_k l_k then softmax otherwise. COMBINE-2.
+
+    `weights` are relative: any non-negative numbers with a positive sum, divided here by their
+    exact sum (NUM-1: "0.3" is 3/10, a float its exact binary value). {"a": 1, "b": 2} and
+    {"a": "0.1", "b": "0.2"} both give weights {"a": 1/3, "b": 2/3}.
+    """
 
     weights: Mapping[str, Fraction]
 
     def __post_init__(self):
-        if not self.weights:
-            raise ValueError("weights: give at least one member weight, e.g. {'a': '1/2', 'b': '1/2'}")
-        weights = {str(k): as_fraction(w, name=f"weights[{k!r}]") for k, w in self.weights.items()}
-        if any(w < 0 for w in weights.values()):
-            raise ValueError(f"weights: must be non-negative, got {dict((k, str(w)) for k, w in weights.items())}")
-        if sum(weights.values()) != 1:
-            raise ValueError(f"weights: must sum to exactly 1, they sum to {sum(weights.values())}; rescale them")
-        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "weights", relative_weights(self.weights))
 
     @property
     def members(self) -> tuple[str, ...]:

@@ -8,7 +8,9 @@ float is read as the exact rational it represents and the vector is renormalised
 
 from __future__ import annotations
 
+import json
 import math
+from decimal import Decimal
 from fractions import Fraction
 from numbers import Rational
 from typing import Iterable, Sequence
@@ -19,13 +21,20 @@ Dist = tuple  # tuple[Fraction, ...] summing to exactly 1; index = token id
 
 
 def as_fraction(value, *, name: str) -> Fraction:
-    """Read a JSON/Python number or a rational string ("1/3") as an exact `Fraction`. NUM-1.
+    """Read a number as an exact `Fraction`: text as written, a Python float at its binary value. NUM-1.
 
-    Floats are taken at their exact binary value: `as_fraction(0.5, name="w") == Fraction(1, 2)`.
+    Text (a decimal or rational string, or a `Decimal` such as `json_loads` gives for a JSON
+    number) is read as written: `as_fraction("0.3", name="w") == Fraction(3, 10)`,
+    `as_fraction("1/3", name="w") == Fraction(1, 3)`. A float is taken at its exact binary value:
+    `as_fraction(0.5, name="w") == Fraction(1, 2)`, `as_fraction(0.3, name="w") == Fraction(0.3)`.
     """
     if isinstance(value, bool):
         raise ValueError(f"{name}: expected a number, got the boolean {value!r}")
     if isinstance(value, (Fraction, int, Rational)):
+        return Fraction(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{name}: expected a finite number, got {value}")
         return Fraction(value)
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
@@ -37,6 +46,15 @@ def as_fraction(value, *, name: str) -> Fraction:
         except (ValueError, ZeroDivisionError):
             raise ValueError(f"{name}: cannot read {value!r} as a number; write e.g. 0.25 or \"1/4\"") from None
     raise ValueError(f"{name}: expected a number or a rational string, got {type(value).__name__}")
+
+
+def json_loads(text: str):
+    """Parse JSON with its decimal numbers kept as written (as `Decimal`), so 0.3 means 3/10. NUM-1.
+
+    >>> as_fraction(json_loads('{"w": 0.3}')["w"], name="w")
+    Fraction(3, 10)
+    """
+    return json.loads(text, parse_float=Decimal)
 
 
 def lift(values: Iterable[float], *, name: str = "distribution") -> Dist:

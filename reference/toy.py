@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .combine import Combination, WeightedEnsemble, check_mode, combination_from_json, target
-from .numbers import Dist, as_fraction
+from .numbers import Dist, as_fraction, json_loads
 from .transforms import Sampling, Scores, proposal_distribution
 
 FORMAT = "specens/toy-ensemble"
@@ -254,7 +254,7 @@ def load_toy(path_or_obj) -> tuple[Ensemble, object, int]:
 
     if isinstance(path_or_obj, (str, Path)):
         try:
-            obj = json.loads(Path(path_or_obj).read_text())
+            obj = json_loads(Path(path_or_obj).read_text())  # decimals as written (NUM-1)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path_or_obj}: not valid JSON ({e})") from None
     else:

@@ -23,7 +23,10 @@ def add_arguments(p: argparse.ArgumentParser):
                         "(default pylib,pytests)")
     p.add_argument("--combination", choices=("we", "cd"), default="we",
                    help="we: weighted ensemble; cd: contrastive decoding of two members (default we)")
-    p.add_argument("--weights", help="WE weights in member order, e.g. 1/3,2/3 (default equal)")
+    p.add_argument("--weights",
+                   help="relative WE weights in member order: non-negative numbers with a positive sum, divided by "
+                        "their sum, so 1,2 and 0.1,0.2 and 1/3,2/3 are the same weights; decimals are read as "
+                        "written (default equal)")
     p.add_argument("--expert", help="CD: the expert member (default: the last member)")
     p.add_argument("--amateur", help="CD: the amateur member (default: the first member)")
     p.add_argument("--mu", default="1/10", help="CD: amateur coefficient mu (default 1/10)")
@@ -53,6 +56,19 @@ def _split(text: str | None, n: int, what: str) -> list[str] | None:
     if len(parts) != n:
         raise ValueError(f"--{what}: give {n} comma-separated values (one per member), got {text!r}")
     return parts
+
+
+def parse_weights(text: str | None, names: list[str]) -> dict:
+    """--weights as exact weights keyed by member name, normalised by their sum (COMBINE-2); default equal."""
+    from specens.reference.combine import relative_weights
+
+    if text is None:
+        return {n: Fraction(1, len(names)) for n in names}
+    parts = _split(text, len(names), "weights")
+    try:
+        return relative_weights(dict(zip(names, parts)))
+    except ValueError as e:  # name the flag, not the Python argument
+        raise ValueError(str(e).replace("weights", "--weights", 1)) from None
 
 
 def resolve_member_path(spec: str):
@@ -88,6 +104,7 @@ def build(args):
         raise ValueError(f"--members: each member may appear once, got {names}")
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens: must be >= 1, got {args.max_new_tokens}")
+    weights = parse_weights(args.weights, names) if args.combination == "we" else None  # before loading
     hf_logging.disable_progress_bar()  # loading bars would bury the completion
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     members = [Member.from_pretrained(path, name=name, device=device, dtype=torch.float32) for name, path in resolved]
@@ -102,8 +119,7 @@ def build(args):
     if args.combination == "we":
         if any(x is not None for x in (args.expert, args.amateur)):
             raise ValueError("--expert/--amateur: only with --combination cd")
-        weights = _split(args.weights, len(names), "weights") or [Fraction(1, len(names))] * len(names)
-        combination = WeightedEnsemble(dict(zip(names, weights)))
+        combination = WeightedEnsemble(weights)
     else:
         if args.weights is not None:
             raise ValueError("--weights: only with --combination we")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 # subcommand -> module with `add_arguments(parser)` and `run(args) -> int`
@@ -15,6 +16,23 @@ SUBCOMMANDS = {
 }
 
 
+# Options whose value may start with '-' without being a plain number ("--weights -1,2"): argparse
+# would take such a value for an option and answer "expected one argument", so main() attaches it
+# with '=' and the subcommand's own check names what is wrong with it.
+NUMBER_LIST_OPTIONS = ("--weights", "--costs", "--gammas")
+
+
+def attach_dash_values(argv: list[str]) -> list[str]:
+    """["--weights", "-1,2"] -> ["--weights=-1,2"], for the options of NUMBER_LIST_OPTIONS only."""
+    out = []
+    for arg in argv:
+        if out and out[-1] in NUMBER_LIST_OPTIONS and re.match(r"-[0-9.]", arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="specens", description="Speculative Ensemble decoding: exact, fast, checkable.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -23,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_text, description=help_text)
         modules[name] = importlib.import_module(module)
         modules[name].add_arguments(p)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_dash_values(sys.argv[1:] if argv is None else list(argv)))
     if args.command is None:
         parser.print_help()
         return 2
