@@ -43,14 +43,19 @@ def random_member(name: str, vocab_size: int, *, order: int = 1, cost=1, seed: i
 
 def toy_ensemble(n: int = 2, vocab_size: int = 3, *, combination: str = "we", mode: str | None = None,
                  temperature=1, top_k=None, top_p=None, eos_token_id=None, seed: int = 0,
-                 kind: str = "probs", costs=None, prompt=(), sparsity: float = 0.25) -> Ensemble:
+                 kind: str = "probs", costs=None, prompt=(), sparsity: float = 0.25, orders=None) -> Ensemble:
     """n members named m0, m1, ...; member 0 is the cheap one (cost 1/4), the rest cost 1.
+
+    orders: each member's order (TOY-2); default 1, 2, 1, 2, ...
 
     combination 'we' uses unequal weights (equal ones hide role-keyed bugs, defect 13);
     'cd' makes the last member the expert and member 0 the amateur, mu = 1/10.
     """
     costs = costs or [Fraction(1, 4)] + [Fraction(1)] * (n - 1)
-    members = tuple(random_member(f"m{k}", vocab_size, order=1 + (k % 2), cost=costs[k], seed=seed, kind=kind,
+    orders = orders or [1 + (k % 2) for k in range(n)]
+    if len(orders) != n:
+        raise ValueError(f"orders: give one order per member ({n}), got {list(orders)}")
+    members = tuple(random_member(f"m{k}", vocab_size, order=orders[k], cost=costs[k], seed=seed, kind=kind,
                                    sparsity=sparsity)
                     for k in range(n))
     names = [m.name for m in members]

@@ -2,7 +2,8 @@
 
 Equality is exact, in rationals. The matrix covers n = 1, 2, 3 members, V = 2..4, lengths up to 4,
 gammas 1..4 (1 gives many role swaps, above 1 continuations), greedy and sampled, every mode,
-top-k/top-p, EOS, and each member as the default proposer (defect 13 of ALGORITHM.md).
+top-k/top-p, EOS (one id or a list), members of orders 0 to 5 with prompts (some reading the whole
+history), and each member as the default proposer (defect 13 of ALGORITHM.md).
 """
 
 from fractions import Fraction
@@ -39,14 +40,22 @@ SETTINGS = [
     (3, 3, "we", "probs", 1, None, None, "probs", 2),
     (3, 3, "we", "raw-logits", 0, None, None, "logits", None),
     (3, 2, "we", "logits", 1, None, None, "probs", 1),
+    # (..., eos, orders, prompt): members of order 3 to 5 (TOY-2), some reading the whole history
+    # (order >= prompt length + 4 - 1), and EOS lists of two ids (METHOD-3).
+    (2, 2, "we", "probs", 1, None, None, "probs", None, (3, 1), ()),
+    (2, 3, "we", "probs", 1, None, None, "probs", (0, 2), (1, 4), (2,)),
+    (2, 3, "cd", "raw-logits", 1, None, None, "logits", (1, 2), (5, 3), (0, 1)),
+    (2, 2, "we", "logits", 0, None, None, "logits", None, (4, 5), (1, 1)),
+    (3, 3, "we", "probs", "1/2", 2, None, "probs", (1, 2), (3, 0, 4), (1,)),
 ]
 
 
 def make(setting, seed=0):
-    n, v, comb, mode, t, k, p, kind, eos = setting
+    n, v, comb, mode, t, k, p, kind, eos, orders, prompt = setting + (None, ())[len(setting) - 9:]
     return toy_ensemble(n, v, combination=comb, mode=mode, temperature=Fraction(t), top_k=k,
                         top_p=None if p is None else Fraction(p), kind=kind,
-                        sparsity=0.25 if (comb, mode) == ("we", "probs") else 0, eos_token_id=eos, seed=seed)
+                        sparsity=0.25 if (comb, mode) == ("we", "probs") else 0, eos_token_id=eos, seed=seed,
+                        orders=orders, prompt=prompt)
 
 
 def methods_for(ensemble):
@@ -97,6 +106,16 @@ def test_the_engine_sees_the_alternation_when_runs_are_long_enough():
         bonus_verified |= bool(bonus_positions & verified)
         continued |= any(e["event"] == "propose" and not e["bonus"] and e["member"] == "m1" for e in result.trace)
     assert bonus_verified and continued
+
+
+def test_the_matrix_has_high_order_members_whole_histories_and_eos_lists():
+    """TOY-2, METHOD-3: orders 3, 4 and 5, a member whose order covers prompt + 3 generated tokens (so
+    its row depends on the whole history), prompts, and an EOS list of two ids are all in the matrix."""
+    ensembles = [make(s) for s in SETTINGS]
+    orders = {m.order for e in ensembles for m in e.members}
+    assert {0, 1, 2, 3, 4, 5} <= orders
+    assert any(m.order >= len(e.prompt) + 3 and e.prompt for e in ensembles for m in e.members)
+    assert any(len(e.eos_token_id) == 2 for e in ensembles)
 
 
 def test_the_engine_catches_a_sampler_that_emits_the_bonus_token_unverified(monkeypatch):
