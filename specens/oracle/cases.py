@@ -3,7 +3,8 @@
 A check that stops at the first proposal never verifies a bonus token and never lets a member continue
 its own proposal. These cases use lengths beyond the first cycles, gammas of 1 (many role swaps) and
 above 1 (continuations), each member as the default proposer, unequal WE weights, WE and CD, every
-mode, greedy and sampled, top-k / top-p, EOS, and two and three members. Each is a toy file
+mode, greedy and sampled, top-k / top-p, EOS (one id or a list), two and three members, and members
+of orders 0 to 5 after a prompt, one of them reading the whole history. Each is a toy file
 (spec/09-toy-format.md) that another implementation can read.
 """
 
@@ -96,6 +97,12 @@ def make_cases() -> list:
                 "standard ensemble with top-p 3/4 and EOS"),
         ToyCase("we-greedy-se-1-3", _we(temperature=0), _se(1, 3, default="m0"), 5,
                 "greedy (T = 0): one possible sequence"),
+        ToyCase("we-orders-3-5-prompt-se-2-1-eos-list", _we(v=3, orders=(3, 5), prompt=(1,), eos_token_id=(0, 2)),
+                _se(2, 1, default="m0"), 5,
+                "members of order 3 and 5 after a one-token prompt: m1 reads the whole history at every "
+                "position (TOY-2); two EOS ids (METHOD-3)"),
+        ToyCase("cd-orders-4-0-se-1-2-m1", _cd(orders=(4, 0), prompt=(3, 1)), _se(1, 2, default="m1"), 5,
+                "CD with an order-4 amateur whose window slides past the two-token prompt, and an order-0 expert"),
     ]
 
 
