@@ -4,8 +4,9 @@ A vector is a toy file (spec/09), a few uniform streams, and for each stream the
 and trace (TRACE-1) that `specens.reference.generate` produces from it. Another implementation
 conforms when it replays every stream to the same result. The settings below span what a sampler
 can get wrong (ALGORITHM.md section 7, defect 13): each method, WE and CD, the three modes, greedy
-and sampled, gammas 1 and above 1, each member as the default proposer, EOS, two and three
-members, and lengths well beyond the first cycles.
+and sampled, gammas 1 and above 1, each member as the default proposer, EOS (one id or a list), two
+and three members, members of orders 1 to 7 after prompts (one reading the whole history), and
+lengths well beyond the first cycles.
 """
 
 from __future__ import annotations
@@ -80,6 +81,14 @@ def settings() -> list:
         ("mixture-we", _we(), MixtureEnsemble(), 8),
         ("mixture-we3-eos", _we(3, 3, eos_token_id=1), MixtureEnsemble(), 8),
         ("mixture-we-greedy", _we(temperature=0), MixtureEnsemble(), 6),
+        # Members of order 3 and above after a prompt (TOY-2), one reading the whole history
+        # (order >= prompt length + max_new_tokens - 1), and EOS lists of two ids (METHOD-3).
+        ("se-we-orders-5-3-prompt-g1-2-m1", _we(2, 3, orders=(5, 3), prompt=(2, 0)), _se(1, 2, default="m1"), 8),
+        ("naive-we-whole-history-g3-m0", _we(2, 2, orders=(7, 1)), NaiveSE(3, "m0"), 8),
+        ("se-we3-orders-1-3-2-eos-list-g2-1-1", _we(3, 4, orders=(1, 3, 2), eos_token_id=(1, 3), seed=2),
+         _se(2, 1, 1, default="m0"), 8),
+        ("standard-cd-orders-4-2-prompt-eos-list", _cd(orders=(4, 2), prompt=(1,), eos_token_id=(0, 3), seed=3),
+         StandardEnsemble(), 6),
     ]
 
 

@@ -1,8 +1,9 @@
 """The torch fast path (`specens.api.generate`) replays the golden vectors (VECTOR-4).
 
 Each toy member becomes a torch causal LM with a real KV cache (`specens.coupling.ToyLM`), in
-float64. The fast path needs a non-empty prompt while the vectors' prompt is empty, so each member
-reads its context without the one prompt token (`AfterPrompt`): the same law, the same positions.
+float64. The fast path needs a non-empty prompt while some vectors' prompt is empty, so the fast run
+gets one extra token before the vector's prompt and each member reads its context without it
+(`AfterPrompt`): the same law, the same positions.
 """
 
 import json
@@ -23,7 +24,7 @@ FILES = sorted(p for p in GOLDEN.glob("*.json") if p.name != "index.json")
 
 
 class AfterPrompt:
-    """A toy member that ignores the first token of every context (the one-token prompt)."""
+    """A toy member that ignores the first token of every context (the extra prompt token)."""
 
     def __init__(self, toy):
         self.toy, self.vocab_size, self.name = toy, toy.vocab_size, toy.name
@@ -35,8 +36,9 @@ class AfterPrompt:
 def fast_run(ensemble, method, length, uniforms):
     members = [Member(ToyLM(AfterPrompt(m)), name=m.name, cost=m.cost) for m in ensemble.members]
     fast = Ensemble(members, ensemble.combination, mode=ensemble.mode, sampling=ensemble.sampling,
-                    eos_token_id=ensemble.eos_token_id, vocab_size=ensemble.vocab_size, dtype="float64")
-    return generate(fast, [0], max_new_tokens=length, method=method, uniforms=list(uniforms), trace=True)
+                    eos_token_id=list(ensemble.eos_token_id) or None, vocab_size=ensemble.vocab_size, dtype="float64")
+    return generate(fast, [0, *ensemble.prompt], max_new_tokens=length, method=method, uniforms=list(uniforms),
+                    trace=True)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)

@@ -68,9 +68,11 @@ def test_a_wrong_implementation_fails_the_replay():
 
 def test_the_set_covers_every_method_combination_mode_and_proposal_pattern():
     """VECTOR-5: methods, WE and CD, modes, greedy and sampled, gammas 1 and > 1, each member as default
-    proposer, EOS, two and three members, lengths beyond the first cycles."""
+    proposer, EOS (one id and a list, METHOD-3), two and three members, lengths beyond the first cycles,
+    prompts, and members of order 3 to 5 (TOY-2), one reading the whole history."""
     seen = {"methods": set(), "kinds": set(), "modes": set(), "greedy": set(), "gamma1": False, "gamma_gt1": False,
-            "defaults": set(), "eos": False, "members": set(), "topk": False, "topp": False, "temperature": False}
+            "defaults": set(), "eos": False, "members": set(), "topk": False, "topp": False, "temperature": False,
+            "eos_list": False, "orders": set(), "whole_history": False, "prompt": False}
     for path in FILES:
         toy = load(path)["toy"]
         ens, method = toy["ensemble"], toy["method"]
@@ -83,6 +85,11 @@ def test_the_set_covers_every_method_combination_mode_and_proposal_pattern():
         seen["topk"] |= ens["sampling"]["top_k"] is not None
         seen["topp"] |= ens["sampling"]["top_p"] is not None
         seen["eos"] |= ens["eos_token_id"] is not None
+        seen["eos_list"] |= isinstance(ens["eos_token_id"], list) and len(ens["eos_token_id"]) >= 2
+        seen["orders"] |= {m["order"] for m in ens["members"]}
+        seen["prompt"] |= bool(ens["prompt"])
+        seen["whole_history"] |= any(m["order"] >= len(ens["prompt"]) + toy["max_new_tokens"] - 1
+                                     for m in ens["members"])
         seen["members"].add(len(ens["members"]))
         assert toy["max_new_tokens"] >= 6
         if method["name"] == "se":
@@ -95,3 +102,4 @@ def test_the_set_covers_every_method_combination_mode_and_proposal_pattern():
     assert seen["greedy"] == {True, False} and seen["members"] == {2, 3}
     assert seen["defaults"] >= {0, 1, 2}
     assert all(seen[k] for k in ("gamma1", "gamma_gt1", "eos", "topk", "topp", "temperature"))
+    assert seen["eos_list"] and seen["prompt"] and seen["whole_history"] and {3, 4, 5} <= seen["orders"]
