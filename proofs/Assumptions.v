@@ -29,6 +29,12 @@ Print Assumptions alt_speedup_gamma_one.
 Print Assumptions never_slower_gamma_one.
 Print Assumptions never_slower_eq_iff.
 Print Assumptions speedup_gamma_two_gt1_iff.
+Print Assumptions speedup_naive_law_eq.
+Print Assumptions speedup_gamma_one_is_one.
+Print Assumptions speedup_gamma_two_ge1_iff.
+Print Assumptions we_paying_proposer_never_slower.
+Print Assumptions we_some_proposer_never_slower.
+Print Assumptions we_heavier_cheaper_proposer_never_slower.
 Print Assumptions round_emits_ensemble_sequence.
 Print Assumptions round_first_token_is_r.
 Print Assumptions eager_round_eq_lazy_round.
@@ -45,3 +51,4 @@ Check verify_step_emits_r.
 Check round_emits_ensemble_sequence.
 Check decode_emits_ensemble_sequence.
 Check alternate_decode_emits_ensemble_sequence.
+Check we_some_proposer_never_slower.

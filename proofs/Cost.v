@@ -21,11 +21,27 @@
    - never_slower_eq_iff (COR-3.7): equality holds exactly when alpha c = 0.
    - speedup_gamma_two_gt1_iff (COR-3.4): with gamma = 2 the naive speed-up
      (1 - alpha^2)(1 + c) / ((1 - alpha)(1 + 2c)) exceeds 1 exactly when alpha > c / (1 + c).
+   - speedup_naive_law_eq (COR-3.5): the speed-up computed from the law of N,
+     E[N] (1 + c) / (1 + c gamma), which is defined at alpha = 1 too, equals the closed form for
+     alpha <> 1.
+   - speedup_gamma_one_is_one (COR-3.5): with gamma = 1 the naive speed-up is exactly 1, for any
+     alpha and any c >= 0: neither slower nor faster than the standard ensemble.
+   - speedup_gamma_two_ge1_iff (COR-3.5): with gamma = 2 the speed-up is at least 1 exactly when
+     alpha >= c / (1 + c).
+   - we_paying_proposer_never_slower (COR-3.5): in a two-member weighted ensemble with per-call
+     costs tq, tp > 0, a proposer whose weight is at least its share tq / (tq + tp) of the cost
+     gives a speed-up of at least 1 at gamma = 2, and above 1 when its weight exceeds its share.
+   - we_some_proposer_never_slower (COR-3.5): one of the two members always qualifies (the
+     weights and the cost shares both sum to one), so for every two-member weighted ensemble and
+     all positive costs some proposer makes gamma = 2 never slower, whatever p and q are.
+   - we_heavier_cheaper_proposer_never_slower (COR-3.5): the paper's case: the member of weight
+     at least 1/2 that costs no more than the other (c <= 1) qualifies.
 
    The speed-up formulas themselves (the paper's Theorems 3.1 and 3.6) rest on its cost
    assumptions and are definitions here, not theorems. *)
 
 From mathcomp Require Import all_ssreflect ssralg ssrnum.
+From Specens Require Import Dist WeightedEnsemble.
 
 Set Implicit Arguments.
 Unset Strict Implicit.
@@ -183,4 +199,121 @@ rewrite mulrDr mulr1 mulr_natr mulr2n addrA.
 by rewrite ltr_add2l; split.
 Qed.
 
+(* The naive speed-up computed from the law of N: tokens per round over cost per round, relative
+   to the standard ensemble's 1 + c per token.  Unlike the closed form it is defined at alpha = 1. *)
+Definition speedup_naive_law a c g := expected_tokens a g * (1 + c) / (1 + c * g%:R).
+
+(* COR-3.5 *)
+Lemma speedup_naive_law_eq a c g :
+  (0 < g)%N -> a != 1 -> speedup_naive_law a c g = speedup_naive a c g.
+Proof.
+move=> g0 a1; rewrite /speedup_naive_law /speedup_naive expected_tokens_truncated_geometric //.
+by rewrite invfM !mulrA [_ / (1 - a) * _]mulrAC.
+Qed.
+
+(* COR-3.5 *)
+Theorem speedup_gamma_one_is_one a c : 0 <= c -> speedup_naive_law a c 1 = 1.
+Proof.
+move=> c0; have pc : 0 < 1 + c := ltr_spaddl ltr01 c0.
+rewrite /speedup_naive_law expected_tokens_sum_pow // big_nat1 expr0 mul1r mulr1.
+by rewrite divff // gt_eqF.
+Qed.
+
+Lemma speedup_gamma_two_law a c :
+  speedup_naive_law a c 2 = (1 + a) * (1 + c) / (1 + c * 2%:R).
+Proof.
+rewrite /speedup_naive_law expected_tokens_sum_pow //.
+by rewrite big_nat_recr //= big_nat1 expr0 expr1.
+Qed.
+
+(* COR-3.5 *)
+Theorem speedup_gamma_two_ge1_iff a c :
+  0 <= c -> (1 <= speedup_naive_law a c 2 <-> c / (1 + c) <= a).
+Proof.
+move=> c0; have pc : 0 < 1 + c := ltr_spaddl ltr01 c0.
+have p2c : 0 < 1 + c * 2%:R := ltr_spaddl ltr01 (mulr_ge0 c0 (ler0n _ 2)).
+rewrite speedup_gamma_two_law ler_pdivl_mulr // mul1r ler_pdivr_mulr // mulrDl mul1r.
+rewrite mulrDr mulr1 mulr_natr mulr2n addrA.
+by rewrite ler_add2l; split.
+Qed.
+
+Lemma speedup_gamma_two_gt1_law a c :
+  0 <= c -> (1 < speedup_naive_law a c 2 <-> c / (1 + c) < a).
+Proof.
+move=> c0; have pc : 0 < 1 + c := ltr_spaddl ltr01 c0.
+have p2c : 0 < 1 + c * 2%:R := ltr_spaddl ltr01 (mulr_ge0 c0 (ler0n _ 2)).
+rewrite speedup_gamma_two_law ltr_pdivl_mulr // mul1r ltr_pdivr_mulr // mulrDl mul1r.
+rewrite mulrDr mulr1 mulr_natr mulr2n addrA.
+by rewrite ltr_add2l; split.
+Qed.
+
+(* With c = tq / tp, the threshold c / (1 + c) of COR-3.4 is the proposer's share of the cost. *)
+Lemma cost_ratio_threshold (tq tp : R) :
+  0 < tq -> 0 < tp -> (tq / tp) / (1 + tq / tp) = tq / (tq + tp).
+Proof.
+move=> q0 p0; have pnz : tp != 0 by rewrite gt_eqF.
+have snz : tq + tp != 0 by rewrite gt_eqF // addr_gt0.
+have -> : 1 + tq / tp = (tq + tp) / tp by rewrite mulrDl divff // addrC.
+by rewrite invf_div mulrA mulfVK.
+Qed.
+
 End Cost.
+
+Section WeCost.
+Variables (R : realFieldType) (T : finType).
+Implicit Types (p q : T -> R) (lam tq tp : R).
+
+(* COR-3.5: a proposer q of weight lam, costing tq per call against the other member's tp,
+   whose weight is at least its share of the cost. *)
+Theorem we_paying_proposer_never_slower lam q p tq tp :
+  0 <= lam <= 1 -> is_dist q -> is_dist p -> 0 < tq -> 0 < tp ->
+  tq / (tq + tp) <= lam ->
+  1 <= speedup_naive_law (overlap q (we_mix lam q p)) (tq / tp) 2
+  /\ (tq / (tq + tp) < lam -> 1 < speedup_naive_law (overlap q (we_mix lam q p)) (tq / tp) 2).
+Proof.
+move=> hl dq dp q0 p0 share.
+have c0 : 0 <= tq / tp by rewrite divr_ge0 // ltW.
+have alpha := we_acceptance_ge_lambda hl dq dp.
+split; first by apply/(speedup_gamma_two_ge1_iff _ c0); rewrite cost_ratio_threshold // (le_trans share).
+by move=> strict; apply/(speedup_gamma_two_gt1_law _ c0); rewrite cost_ratio_threshold // (lt_le_trans strict).
+Qed.
+
+(* COR-3.5: whatever q, p, lam and the positive costs, one of the two proposers makes gamma = 2
+   never slower.  The second disjunct is p proposing (weight 1 - lam, cost ratio tp / tq). *)
+Theorem we_some_proposer_never_slower lam q p tq tp :
+  0 <= lam <= 1 -> is_dist q -> is_dist p -> 0 < tq -> 0 < tp ->
+  1 <= speedup_naive_law (overlap q (we_mix lam q p)) (tq / tp) 2
+  \/ 1 <= speedup_naive_law (overlap p (we_mix lam q p)) (tp / tq) 2.
+Proof.
+move=> hl dq dp q0 p0; have /andP [l0 l1] := hl.
+have [share | share] := leP (tq / (tq + tp)) lam.
+  by left; have [] := we_paying_proposer_never_slower hl dq dp q0 p0 share.
+right.
+have swap : we_mix (1 - lam) p q =1 we_mix lam q p.
+  by move=> x; rewrite /we_mix opprB addrCA subrr addr0 addrC.
+have hl' : 0 <= 1 - lam <= 1 by rewrite subr_ge0 l1 ler_subl_addr ler_addl.
+have snz : tq + tp != 0 by rewrite gt_eqF // addr_gt0.
+have share' : tp / (tp + tq) <= 1 - lam.
+  have -> : tp / (tp + tq) = 1 - tq / (tq + tp).
+    by rewrite [tp + tq]addrC -(divff snz) -mulrBl [tq + tp]addrC addrK.
+  by rewrite ler_add2l ler_opp2 ltW.
+have [] := we_paying_proposer_never_slower hl' dp dq p0 q0 share'.
+by rewrite /overlap (eq_bigr _ (fun x _ => congr1 (Num.min (p x)) (swap x))).
+Qed.
+
+(* COR-3.5: the paper's case.  The member of weight at least 1/2, if it costs no more than the
+   other (c = tq / tp <= 1), already qualifies. *)
+Theorem we_heavier_cheaper_proposer_never_slower lam q p tq tp :
+  2^-1 <= lam <= 1 -> is_dist q -> is_dist p -> 0 < tq <= tp ->
+  1 <= speedup_naive_law (overlap q (we_mix lam q p)) (tq / tp) 2.
+Proof.
+move=> /andP [lh l1] dq dp /andP [q0 qp]; have p0 := lt_le_trans q0 qp.
+have l0 : 0 <= lam by rewrite (le_trans _ lh) // invr_ge0 ler0n.
+have hl : 0 <= lam <= 1 by rewrite l0 l1.
+have share : tq / (tq + tp) <= lam.
+  apply: le_trans lh; rewrite ler_pdivr_mulr ?addr_gt0 // mulrDr {1}(splitr tq).
+  by rewrite ![2^-1 * _]mulrC ler_add2l ler_pmul2r // invr_gt0 ltr0n.
+by have [] := we_paying_proposer_never_slower hl dq dp q0 p0 share.
+Qed.
+
+End WeCost.

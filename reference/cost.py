@@ -30,6 +30,36 @@ def naive_speedup(alpha: Fraction, c: Fraction, gamma: int) -> Fraction:
     return naive_expected_tokens(alpha, gamma) * (1 + Fraction(c)) / (1 + Fraction(c) * gamma)
 
 
+def never_slower_proposer(weights: tuple[Fraction, Fraction], costs: tuple[Fraction, Fraction]) -> int:
+    """Index of a WE member whose naive rounds of gamma = 2 are never slower than the ensemble. COR-3.5.
+
+    The member qualifies when its weight is at least its share of the cost, w_i >= c_i / (c_0 + c_1):
+    its acceptance is at least its weight (THM-3.2) and naive_speedup(alpha, c_i / c_j, 2) >= 1 iff
+    alpha >= c_i / (c_i + c_j) (COR-3.4's threshold). Weights and shares both sum to one, so one of
+    the two members always qualifies; the one with the larger margin w_i - share_i is returned (the
+    first on a tie). Needs no alpha: weights and costs decide.
+
+    Args:
+        weights: the two WE weights, non-negative, summing to one.
+        costs: the two members' costs per call, positive.
+    Returns:
+        0 or 1, the member to propose.
+
+    Weights (1/2, 1/2), costs (1/4, 1): shares (1/5, 4/5), margins (3/10, -3/10), so member 0; its
+    alpha >= 1/2 gives naive_speedup(1/2, 1/4, 2) = (3/2)(5/4)/(3/2) = 5/4 >= 1.
+    """
+    w = [Fraction(x) for x in weights]
+    c = [Fraction(x) for x in costs]
+    if len(w) != 2 or len(c) != 2:
+        raise ValueError(f"weights, costs: pass two of each (COR-3.5 covers two members); got {len(w)} and {len(c)}")
+    if min(w) < 0 or sum(w) != 1:
+        raise ValueError(f"weights: need two non-negative weights summing to 1, got {weights}")
+    if min(c) <= 0:
+        raise ValueError(f"costs: need two positive costs per call, got {costs}")
+    margins = [w[i] - c[i] / (c[0] + c[1]) for i in (0, 1)]
+    return 0 if margins[0] >= margins[1] else 1
+
+
 def alternate_speedup(alpha: Fraction, c: Fraction, gamma_q: int, gamma_p: int) -> Fraction:
     """One-cycle approximation S = (1 - a^gq)(1 + c) / ((1 - a)(1 + c gq - a^gp c)). THM-3.6, COR-3.7.
 

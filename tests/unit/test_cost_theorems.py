@@ -8,6 +8,8 @@ from collections import Counter
 from fractions import Fraction as F
 from itertools import product
 
+import pytest
+
 from specens.reference import (
     Ensemble,
     NaiveSE,
@@ -18,6 +20,7 @@ from specens.reference import (
     naive_speedup,
     overlap,
 )
+from specens.reference.cost import never_slower_proposer
 from specens.reference.engine import enumerate_runs
 from specens.reference.transforms import Scores
 
@@ -80,6 +83,35 @@ def test_gamma_one_is_never_slower_for_any_proposer():
     """COR-3.5: with gamma = 1 the naive formula gives S = 1 whatever alpha and c."""
     for alpha, c in product(GRID, GRID):
         assert naive_speedup(alpha, c, 1) == 1
+
+
+def test_the_never_slower_proposer_is_never_slower_at_gamma_two():
+    """COR-3.5: the member never_slower_proposer picks from weights and costs alone has S(gamma = 2) >= 1
+    at its exact acceptance on the reference's WE target; the other member (negative control) can be slower."""
+    q, p = (F(1, 2), F(1, 2), F(0)), (F(0), F(1, 4), F(3, 4))
+    other_slower = 0
+    for lam, cost_a, cost_b in product(GRID, (F(1, 4), F(1), F(3)), (F(1, 3), F(1), F(2))):
+        a = ToyMember("a", {(): Scores(probs=q)}, order=0, cost=cost_a)
+        b = ToyMember("b", {(): Scores(probs=p)}, order=0, cost=cost_b)
+        ensemble = Ensemble((a, b), WeightedEnsemble({"a": lam, "b": 1 - lam}))
+        r = ensemble.target(())
+        alphas, costs = (overlap(q, r), overlap(p, r)), (cost_a, cost_b)
+        chosen = never_slower_proposer((lam, 1 - lam), costs)
+        other = 1 - chosen
+        assert naive_speedup(alphas[chosen], costs[chosen] / costs[other], 2) >= 1, (lam, costs)
+        assert naive_speedup(alphas[chosen], costs[chosen] / costs[other], 1) == 1
+        other_slower += naive_speedup(alphas[other], costs[other] / costs[chosen], 2) < 1
+    assert other_slower > 0
+
+
+def test_never_slower_proposer_refuses_what_the_corollary_does_not_cover():
+    """COR-3.5 is about two members with weights summing to one and positive costs: anything else is refused."""
+    for weights, costs, argument in [((F(1, 3), F(1, 3), F(1, 3)), (1, 1, 1), "pass two of each"),
+                                     ((F(1, 2), F(1, 3)), (1, 1), "weights"),
+                                     ((F(3, 2), F(-1, 2)), (1, 1), "weights"),
+                                     ((F(1, 2), F(1, 2)), (0, 1), "costs")]:
+        with pytest.raises(ValueError, match=argument):
+            never_slower_proposer(weights, costs)
 
 
 def test_alternate_formula_with_gammas_of_one_is_never_below_one():

@@ -8,6 +8,7 @@ variant that the same comparison must reject.
 """
 
 from fractions import Fraction as F
+from functools import cache
 from itertools import product
 
 import pytest
@@ -202,7 +203,7 @@ def test_acceptance_is_not_bounded_by_the_other_member_weight():
 
 
 # ---------------------------------------------------------------------------------------------
-# THM-3.1, COR-3.4, COR-3.7 (proofs/Cost.v).
+# THM-3.1, COR-3.4, COR-3.7 (proofs/Cost.v, section Cost).
 
 
 def tokens_law(alpha, gamma):
@@ -283,6 +284,72 @@ def test_gamma_two_speeds_up_exactly_when_alpha_exceeds_c_over_one_plus_c():
 def test_gamma_two_threshold_is_not_alpha_greater_than_c():
     """Negative control for COR-3.4: the threshold c alone is wrong."""
     assert any((speedup_naive(a, c, 2) > 1) != (a > c) for a, c in product(GRID[:-1], GRID))
+
+
+# ---------------------------------------------------------------------------------------------
+# COR-3.5 (proofs/Cost.v, section WeCost): some proposer of a two-member WE is never slower.
+
+COSTS = [F(1, 4), F(1), F(2), F(3)]  # per-call costs: cheaper, equal and costlier proposers
+
+
+def speedup_from_law(alpha, c, gamma):
+    """Cost.v's speedup_naive_law: E[N] (1 + c) / (1 + c gamma), E[N] from the law (defined at alpha = 1)."""
+    mean = sum(i * pi for i, pi in enumerate(tokens_law(alpha, gamma)))
+    return mean * (1 + c) / (1 + c * gamma)
+
+
+@cache
+def we_cost_cases():
+    """(lam, tq, tp, S with q proposing at gamma = 2, S with p proposing at gamma = 2), for every WE case.
+
+    S depends on the case only through (lam, alpha_q, alpha_p), so each distinct triple is kept once.
+    """
+    triples = {(lam, overlap(q, r), overlap(p, r)) for lam, q, p, r in we_cases()}
+    return [(lam, tq, tp, speedup_from_law(alpha_q, tq / tp, 2), speedup_from_law(alpha_p, tp / tq, 2))
+            for lam, alpha_q, alpha_p in sorted(triples) for tq, tp in product(COSTS, COSTS)]
+
+
+def test_gamma_one_and_gamma_two_speed_ups_from_the_law_of_n():
+    """COR-3.5, Coq `speedup_naive_law_eq`, `speedup_gamma_one_is_one` and `speedup_gamma_two_ge1_iff`."""
+    for alpha, c in product(GRID, GRID + [F(2), F(4)]):
+        assert speedup_from_law(alpha, c, 1) == 1
+        assert (speedup_from_law(alpha, c, 2) >= 1) == (alpha >= c / (1 + c)), (alpha, c)
+        if alpha != 1:
+            for gamma in range(1, 5):
+                assert speedup_from_law(alpha, c, gamma) == speedup_naive(alpha, c, gamma)
+
+
+def test_a_proposer_whose_weight_covers_its_cost_share_is_never_slower_at_gamma_two():
+    """COR-3.5, Coq `we_paying_proposer_never_slower`: lam >= tq / (tq + tp) gives S >= 1, S > 1 if >."""
+    strict = 0
+    for lam, tq, tp, s_q, _s_p in we_cost_cases():
+        share = tq / (tq + tp)
+        if lam >= share:
+            assert s_q >= 1, (lam, tq, tp)
+        if lam > share:
+            assert s_q > 1, (lam, tq, tp)
+            strict += 1
+    assert strict > 0
+
+
+def test_some_proposer_is_never_slower_at_gamma_two():
+    """COR-3.5, Coq `we_some_proposer_never_slower`: q proposing or p proposing gives S >= 1."""
+    for lam, tq, tp, s_q, s_p in we_cost_cases():
+        assert s_q >= 1 or s_p >= 1, (lam, tq, tp)
+
+
+def test_the_heavier_member_that_costs_no_more_is_never_slower_at_gamma_two():
+    """COR-3.5, Coq `we_heavier_cheaper_proposer_never_slower`: lam >= 1/2 and tq <= tp give S >= 1."""
+    for lam, tq, tp, s_q, _s_p in we_cost_cases():
+        if lam >= HALF and tq <= tp:
+            assert s_q >= 1, (lam, tq, tp)
+
+
+def test_the_heavier_member_can_be_slower_when_it_costs_more():
+    """Negative control for COR-3.5: weight alone does not choose the proposer; nor does either fixed role."""
+    cases = we_cost_cases()
+    assert any(lam >= HALF and tq > tp and s_q < 1 for lam, tq, tp, s_q, _ in cases)
+    assert any(s_q < 1 for _, _, _, s_q, _ in cases) and any(s_p < 1 for *_, s_p in cases)
 
 
 # ---------------------------------------------------------------------------------------------
