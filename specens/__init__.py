@@ -12,10 +12,14 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (one line each; keep sorted by module)
 _EXPORTS = {
+    "BUNDLED_MODELS": "specens._bundled",
+    "bundled_model_path": "specens._bundled",
+    "bundled_tokenizer_path": "specens._bundled",
     "Ensemble": "specens.api",
     "Generation": "specens.api",
     "Statistics": "specens.api",
     "generate": "specens.api",
+    "smollm2_path": "specens.gguf",
     "Member": "specens.members",
     "assert_sampler_exact": "specens.oracle",
     "check_samples": "specens.oracle",

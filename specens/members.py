@@ -45,6 +45,26 @@ def _parameter_device(module, fallback="cpu") -> torch.device:
     return torch.device(fallback)
 
 
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth")
+
+
+def _check_safetensors_folder(path: Path) -> None:
+    """Refuse, in one line, a path that is not a folder of safetensors weights (pickle weights above all)."""
+    if not path.is_dir():
+        raise ValueError(f"model: {str(path)!r} is not a local directory or .gguf file; specens never downloads. "
+                         "Download the model first and pass its directory")
+    if any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").exists():
+        return
+    pickled = [f for f in PICKLE_WEIGHTS if (path / f).exists()]
+    if pickled:
+        raise ValueError(f"model: {str(path)!r} holds pickle weights only ({pickled[0]}); specens loads safetensors "
+                         "or GGUF, never pickle, which can run code. If you trust the file, convert it once with "
+                         "transformers: AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(NEW_DIR) writes "
+                         "model.safetensors; pass NEW_DIR")
+    raise ValueError(f"model: {str(path)!r} holds no model.safetensors and no .gguf file; pass a folder saved by "
+                     "transformers' save_pretrained, or a GGUF file")
+
+
 class Member:
     """One ensemble member: a causal LM, its name, its cost c_k and its KV cache. FAST-3, FAST-5.
 
@@ -87,31 +107,45 @@ class Member:
 
     @classmethod
     def from_pretrained(cls, path, *, name: str | None = None, cost=1, trust_remote_code: bool = False,
-                        dtype=None, device=None, device_map=None, max_length: int | None = None) -> "Member":
-        """Load a member from a local directory: safetensors only, remote code off unless asked.
+                        dtype=None, device=None, device_map=None, max_length: int | None = None,
+                        cache_dir=None) -> "Member":
+        """Load a member from local files: a safetensors folder, or a GGUF file (or a folder holding one).
 
-        Nothing is downloaded (`local_files_only=True`); the directory's tokenizer is loaded when it
-        has one, so the ensemble can check that members share a vocabulary.
+        Nothing is downloaded (`local_files_only=True`), pickle weights are refused (unpickling can run
+        code), and remote code is off unless asked. The folder's
+        tokenizer is loaded when it has one, so the ensemble can check that members share a vocabulary.
+
+        A GGUF file is converted once to a float32 safetensors folder under `cache_dir` (default
+        `specens.gguf.default_cache_dir()`, about 20 s for SmolLM2-135M) and loaded from there;
+        `cache_dir=False` reads the GGUF file directly every time and writes nothing.
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from specens import gguf
+
         path = Path(path)
-        if not path.is_dir():
-            raise ValueError(f"model: {str(path)!r} is not a local directory; specens never downloads. "
-                             "Download the model first and pass its directory")
-        kwargs = dict(use_safetensors=True, trust_remote_code=trust_remote_code, local_files_only=True)
+        gguf_file = gguf.find_gguf(path)
+        if gguf_file is None:
+            _check_safetensors_folder(path)
+        kwargs = dict(trust_remote_code=trust_remote_code, local_files_only=True)
         if dtype is not None:
             kwargs["dtype"] = dtype
         if device_map is not None:
             kwargs["device_map"] = device_map
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        if gguf_file is not None and cache_dir is False:
+            model, tokenizer = gguf.load_gguf(gguf_file, **kwargs)
+        else:
+            folder = gguf.convert_gguf(gguf_file, cache_dir=cache_dir) if gguf_file is not None else path
+            model = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, **kwargs)
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True,
+                                                          trust_remote_code=trust_remote_code)
+            except (OSError, ValueError, TypeError):
+                tokenizer = None
         if device is not None and device_map is None:
             model = model.to(device)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError, TypeError):
-            tokenizer = None
-        return cls(model, name=name or path.name, cost=cost, tokenizer=tokenizer, max_length=max_length)
+        default_name = gguf_file.stem if gguf_file is not None else path.name
+        return cls(model, name=name or default_name, cost=cost, tokenizer=tokenizer, max_length=max_length)
 
     @property
     def output_device(self) -> torch.device:
