@@ -39,7 +39,7 @@ PRESETS = {
 def build(preset: str, device: str) -> tuple[Ensemble, list[int]]:
     """The preset's ensemble (WE, equal weights) and a prompt."""
     if preset == "bundled":  # the trained stdlib family: the cheap proposer and one large member
-        from specens._bundled import bundled_model_path
+        from specens import bundled_model_path
 
         members = [Member.from_pretrained(bundled_model_path(k), device=device) for k in ("pytiny", "pylib")]
         set_parameter_costs(members)

@@ -23,7 +23,7 @@ import torch
 
 from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
                      SpeculativeEnsemble, StandardEnsemble, WeightedEnsemble, generate)
-from specens._bundled import bundled_model_path
+from specens import bundled_model_path
 from specens.members import set_parameter_costs
 
 PROMPTS = ["def median(data):\n", "def bisect_left(a, x, lo=0, hi=None):\n", "def heappush(heap, item):\n",

@@ -536,7 +536,7 @@ def family_readme(family, infos) -> str:
 Small Llama-architecture causal LMs trained by `scripts/train_models.py` on slices of the Python
 standard library's source (Python {family["python"]}). They share one tokenizer (`tokenizer/`, also copied
 into each member's directory) with vocabulary {family["vocab_size"]:,}, so any subset is a valid ensemble.
-Find them with `specens._bundled.bundled_model_path(name)`. Each directory has a model card; `family.json`
+Find them with `specens.bundled_model_path(name)`. Each directory has a model card; `family.json`
 holds the same numbers for programs.
 
 | member | slice | parameters | MB (fp16) | held-out loss, lib | tests | gui | unigram (lib) |

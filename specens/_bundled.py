@@ -1,8 +1,10 @@
 """Where the bundled model family lives: small Llama models trained on the Python stdlib's source.
 
-The members share one byte-level BPE tokenizer, so any subset of them is a valid ensemble. They are
-trained by `scripts/train_models.py`; each directory has a model card (README.md) with its corpus slice,
-size, training run and held-out loss, and `models/family.json` holds the same numbers for programs.
+Public as `specens.BUNDLED_MODELS`, `specens.bundled_model_path` and `specens.bundled_tokenizer_path`;
+this module is their private home. The members share one byte-level BPE tokenizer, so any subset of
+them is a valid ensemble. They are trained by `scripts/train_models.py`; each directory has a model card
+(README.md) with its corpus slice, size, training run and held-out loss, and `models/family.json` holds
+the same numbers for programs.
 
     pylib    library modules                       large
     pytests  the stdlib's regression tests         large
@@ -11,7 +13,8 @@ size, training run and held-out loss, and `models/family.json` holds the same nu
 
 Pure standard library: importing this module does not import torch or transformers.
 
->>> bundled_model_path("pytiny").name
+>>> import specens
+>>> specens.bundled_model_path("pytiny").name
 'pytiny'
 """
 
@@ -29,25 +32,34 @@ BUNDLED_MODELS = (*LARGE_BUNDLED_MODELS, SMALL_BUNDLED_MODEL)
 
 
 def bundled_model_path(name: str) -> Path:
-    """The directory of bundled member `name`, loadable with `AutoModelForCausalLM.from_pretrained`.
+    """The directory of bundled member `name`, for `Member.from_pretrained` or `--members` on the CLI.
 
-    The weights are stored as float16 and load as float32. The directory also holds a copy of the shared
-    tokenizer, so `AutoTokenizer.from_pretrained` works on it too.
+    The directory holds a Hugging Face causal LM (`config.json`, `model.safetensors`; weights stored as
+    float16, loaded as float32) and a copy of the shared tokenizer, so `AutoModelForCausalLM` and
+    `AutoTokenizer.from_pretrained` both load it, offline. Every member scores a vocabulary of the same
+    size V: one forward over (B, L) token ids gives logits of shape (B, L, V).
 
     Args:
-        name: one of `BUNDLED_MODELS`.
+        name: one of `BUNDLED_MODELS` ("pylib", "pytests", "pygui", "pytiny").
 
     Returns:
         The absolute path of the member's directory inside the installed package.
 
     Raises:
-        ValueError: `name` is not a bundled member.
+        ValueError: `name` is not a bundled member; the one-line message lists the names.
+
+    >>> bundled_model_path("pylib").parent.name
+    'models'
     """
-    if name not in BUNDLED_MODELS:
+    if not isinstance(name, str) or name not in BUNDLED_MODELS:
         raise ValueError(f"name={name!r} is not a bundled model; use one of {', '.join(BUNDLED_MODELS)}")
     return MODELS_DIR / name
 
 
 def bundled_tokenizer_path() -> Path:
-    """The directory of the tokenizer every bundled member shares (load it with `AutoTokenizer`)."""
+    """The directory of the tokenizer every bundled member shares (load it with `AutoTokenizer`).
+
+    >>> bundled_tokenizer_path().name
+    'tokenizer'
+    """
     return MODELS_DIR / "tokenizer"

@@ -14,7 +14,7 @@ import torch
 import specens.state
 from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
                      SpeculativeEnsemble, StandardEnsemble, WeightedEnsemble, generate)
-from specens._bundled import bundled_model_path
+from specens import bundled_model_path
 from specens.cli import main
 from specens.coupling import reference_ensemble
 from specens.oracle.stats import p_value, pearson, pool_cells

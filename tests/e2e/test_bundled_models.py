@@ -20,18 +20,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from specens import _bundled
-from specens._bundled import (
-    BUNDLED_MODELS,
-    LARGE_BUNDLED_MODELS,
-    SMALL_BUNDLED_MODEL,
-    bundled_model_path,
-    bundled_tokenizer_path,
-)
+import specens
+from specens import BUNDLED_MODELS, bundled_model_path, bundled_tokenizer_path
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS_DIR = bundled_tokenizer_path().parent
 FAMILY = json.loads((MODELS_DIR / "family.json").read_text())
+SMALL_BUNDLED_MODEL = FAMILY["small"]  # the cheap proposer
+LARGE_BUNDLED_MODELS = tuple(name for name in BUNDLED_MODELS if name != SMALL_BUNDLED_MODEL)
 MAX_WEIGHT_BYTES = 25_000_000
 
 
@@ -167,14 +163,22 @@ def test_every_member_has_a_model_card_reporting_held_out_loss():
 
 
 def test_unknown_bundled_model_name_raises_value_error_listing_the_valid_names():
-    with pytest.raises(ValueError, match="name='nope'") as excinfo:
-        bundled_model_path("nope")
-    for name in BUNDLED_MODELS:
-        assert name in str(excinfo.value)
+    for bad in ("nope", "PyLib", 3, None):
+        with pytest.raises(ValueError, match=f"name={bad!r}") as excinfo:
+            bundled_model_path(bad)
+        message = str(excinfo.value)
+        assert "\n" not in message and all(name in message for name in BUNDLED_MODELS), message
+
+
+def test_the_bundled_family_is_public_api():
+    for name in ("BUNDLED_MODELS", "bundled_model_path", "bundled_tokenizer_path"):
+        assert name in specens.__all__, name
+    assert BUNDLED_MODELS == ("pylib", "pytests", "pygui", "pytiny")
+    assert set(FAMILY["members"]) == set(BUNDLED_MODELS)
 
 
 def test_bundled_paths_live_inside_the_installed_package():
-    models = Path(_bundled.__file__).resolve().parent / "models"
+    models = Path(specens.__file__).resolve().parent / "models"
     assert bundled_tokenizer_path() == models / "tokenizer"
     assert (models / "tokenizer" / "tokenizer.json").is_file()
     for name in BUNDLED_MODELS:
@@ -182,12 +186,10 @@ def test_bundled_paths_live_inside_the_installed_package():
         assert (models / name / "config.json").is_file()
 
 
-def test_bundled_module_imports_without_torch():
-    # Load the file on its own, so the check does not depend on what specens/__init__.py imports.
+def test_the_bundled_paths_are_found_without_importing_torch():
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('b', {_bundled.__file__!r})\n"
-        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "import sys, specens\n"
+        "specens.bundled_model_path('pytiny'), specens.bundled_tokenizer_path(), specens.BUNDLED_MODELS\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
