@@ -2,7 +2,8 @@
 
 Reads a toy file (spec/09-toy-format.md) and a JSON-lines file of sampled sequences, one JSON array of
 token ids per line, as another implementation wrote them. Exit status: 0 consistent, 1 rejected,
-2 bad input (the message names the file and line). NumPy and SciPy only.
+2 bad input (the message names the file and line), 3 inconclusive (too few samples to detect the
+target TV bias; the message says how many are needed). NumPy and SciPy only.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import time
 
 import numpy as np
 
+from specens.oracle.assertion import read_toy_setting
 from specens.oracle.check import DEFAULT_ALPHA, DEFAULT_TARGET_TV, PAD, check_samples
-from specens.reference import exact_ensemble_pmf, load_toy
+from specens.reference import exact_ensemble_pmf
+
+EXIT_CONSISTENT, EXIT_REJECTED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3  # ORACLE-7
 
 PROGRESS_BYTES = 8 << 20  # --progress auto: show progress for files at least this large on a terminal
 
@@ -31,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                    help=f"significance level of the whole family of tests (default {DEFAULT_ALPHA})")
     p.add_argument("--target-tv", type=float, default=DEFAULT_TARGET_TV,
-                   help=f"warn when the run cannot detect this TV bias with power 0.9 (default {DEFAULT_TARGET_TV})")
+                   help="the TV bias the run must be able to detect with power 0.9; a smaller run is "
+                        f"INCONCLUSIVE, exit status 3 (default {DEFAULT_TARGET_TV})")
     p.add_argument("--worst", type=int, default=10, help="how many cells of largest discrepancy to print (default 10)")
     p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
                    help="progress line on stderr (auto: large files on a terminal)")
@@ -102,7 +107,7 @@ def read_samples(path: str, *, vocab_size: int, eos: tuple, length: int, limit: 
 
 def run(args) -> int:
     try:
-        ensemble, _, limit = load_toy(args.ensemble)
+        ensemble, _, limit, label = read_toy_setting(args.ensemble)
     except OSError as e:
         raise ValueError(f"--ensemble: cannot read {args.ensemble} ({e.strerror})") from None
     length = limit if args.length is None else args.length
@@ -110,6 +115,8 @@ def run(args) -> int:
         raise ValueError(f"--length: must lie in [1, {limit}] (the file's max_new_tokens), got {length}")
     if not 0 < args.alpha < 1:
         raise ValueError(f"--alpha: must lie in (0, 1), got {args.alpha}; e.g. 0.001")
+    if not 0 < args.target_tv <= 1:
+        raise ValueError(f"--target-tv: a total variation in (0, 1], got {args.target_tv}; e.g. 0.05")
     try:
         tokens = read_samples(args.samples, vocab_size=ensemble.vocab_size, eos=ensemble.eos_token_id,
                               length=length, limit=limit, progress=args.progress)
@@ -121,10 +128,11 @@ def run(args) -> int:
         raise ValueError(f"{args.samples}: no samples; write one JSON array of token ids per line")
     law = exact_ensemble_pmf(ensemble, length)
     report = check_samples(tokens, law, length=length, alpha=args.alpha, target_tv=args.target_tv,
-                           label=os.path.basename(args.ensemble), warn=False)
+                           label=label, warn=False)
     print(report.format(args.worst))
-    if report.underpowered:
-        print(f"specens check: warning: underpowered: {report.n} samples detect a TV bias of "
-              f"{report.detectable_tv:.4f} with power {report.power:g}, above the target {args.target_tv:g}",
-              file=sys.stderr)
-    return 1 if report.rejected else 0
+    if report.rejected:
+        return EXIT_REJECTED
+    if report.inconclusive:
+        print(f"specens check: inconclusive: {report.power_line()} (or raise --target-tv)", file=sys.stderr)
+        return EXIT_INCONCLUSIVE
+    return EXIT_CONSISTENT

@@ -3,8 +3,10 @@
 `check_samples(samples, law)` runs a family of tests: the joint law of the whole sequence (the first
 `L` tokens) and, for each position i, the conditional law of token i given the tokens before it,
 each with Pearson's X^2 and the G-test over pooled cells, Sidak-corrected across the family. Any
-sample the law rules out rejects at once. The `Report` prints the verdict, the family p-value, an
-estimated total variation, the TV bias the run could detect, and the cells of largest discrepancy.
+sample the law rules out rejects at once. A run too small to detect the target TV bias is
+INCONCLUSIVE, never "consistent". The `Report` prints the verdict, the family p-value, an estimated
+total variation, the TV bias the run could detect (and, when that is too large, how many samples
+are needed), and the cells of largest discrepancy.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ PAD = -1
 
 
 class UnderpoweredWarning(UserWarning):
-    """The run is too small to detect the target TV bias with the stated power (ORACLE-4)."""
+    """The run is too small to detect the target TV bias with the stated power: INCONCLUSIVE (ORACLE-4)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,11 @@ class TestResult:
 
 @dataclass
 class Report:
-    """What a check found. `rejected` is the verdict at level `alpha` (ORACLE-3)."""
+    """What a check found: `verdict` is REJECTED, INCONCLUSIVE or CONSISTENT (ORACLE-3, ORACLE-4).
+
+    `samples_needed`: when the run is underpowered, the least number of samples with which a run
+    of this check detects a TV bias of `target_tv` with probability `power` (ORACLE-4).
+    """
 
     n: int
     length: int
@@ -74,6 +80,7 @@ class Report:
     sequences: int
     pooled_cells: int
     label: str = ""
+    samples_needed: int | None = None
     notes: list = field(default_factory=list)
 
     @property
@@ -84,21 +91,39 @@ class Report:
     def underpowered(self) -> bool:
         return not self.detectable_tv <= self.target_tv
 
+    @property
+    def inconclusive(self) -> bool:
+        """Not rejected, and too small to detect the target TV bias (or nothing left to test). ORACLE-3."""
+        return not self.rejected and self.underpowered
+
+    @property
+    def verdict(self) -> str:
+        """REJECTED (a rejection at level alpha stands at any power), INCONCLUSIVE, or CONSISTENT. ORACLE-3."""
+        return "REJECTED" if self.rejected else "INCONCLUSIVE" if self.inconclusive else "CONSISTENT"
+
+    def power_line(self) -> str:
+        """One line on the run's power; for an underpowered run, how many samples it needs. ORACLE-4."""
+        line = (f"{self.n} samples detect a TV bias of {self.detectable_tv:.4f} with power {self.power:g}"
+                + ("" if self.tests or self.sequences == 1 else " (no test is left after pooling)"))
+        if not self.underpowered:
+            return f"{line}, within the target {self.target_tv:g}"
+        return f"{line}, above the target {self.target_tv:g}: use at least {self.samples_needed:,} samples"
+
     def worst(self, k: int = 10) -> list:
         """The k cells of largest |Pearson residual|, cells the law rules out first. ORACLE-6."""
         return sorted(self.impossible + self.cells, key=lambda c: (-abs(c.residual), c.check, c.label))[:k]
 
     def format(self, k: int = 10) -> str:
         """The human-readable report. ORACLE-6."""
-        verdict = "REJECTED" if self.rejected else "consistent with the exact law"
+        verdict = {"REJECTED": "REJECTED", "CONSISTENT": "consistent with the exact law",
+                   "INCONCLUSIVE": "INCONCLUSIVE (too few samples to tell)"}[self.verdict]
         lines = [
             f"specens oracle{': ' + self.label if self.label else ''}: {verdict} at alpha = {self.alpha:g} "
             f"(Sidak-adjusted p = {self.family_p:.3g} over {len(self.tests)} tests)",
             f"samples: {self.n} sequences of up to {self.length} tokens; {self.sequences} possible sequences, "
             f"{self.pooled_cells} cells after pooling",
             f"estimated TV {self.tv:.4f} (sampling noise alone gives about {self.tv_noise:.4f})",
-            f"power: a TV bias of {self.detectable_tv:.4f} or more is detected with probability {self.power:g}"
-            + (f"  [UNDERPOWERED: target {self.target_tv:g}]" if self.underpowered else ""),
+            f"power: {self.power_line()}",
         ]
         if self.impossible:
             lines.append(f"{sum(int(c.observed) for c in self.impossible)} samples the law rules out "
@@ -279,11 +304,14 @@ def check_samples(samples, law: Mapping, *, length: int | None = None, alpha: fl
     with EOS), e.g. `specens.reference.exact_ensemble_pmf(ensemble, length)`. The family is the joint
     check and, if `conditionals`, one check per position, each with every statistic in `statistics`
     ('pearson', 'g'); checks with no degree of freedom after pooling are left out. The verdict rejects
-    when the Sidak-adjusted p-value is below `alpha`, or when a sample has probability 0. Warns
-    (UnderpoweredWarning) when the run cannot detect a TV bias of `target_tv` with `power`.
+    when the Sidak-adjusted p-value is below `alpha`, or when a sample has probability 0. Otherwise,
+    when the run cannot detect a TV bias of `target_tv` with `power`, the verdict is INCONCLUSIVE,
+    the report states `samples_needed`, and (if `warn`) an UnderpoweredWarning says so.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: the significance level must lie in (0, 1), got {alpha!r}; e.g. 0.001")
+    if isinstance(target_tv, bool) or not isinstance(target_tv, (int, float)) or not 0 < target_tv <= 1:
+        raise ValueError(f"target_tv: the TV bias the check must detect lies in (0, 1], got {target_tv!r}; e.g. 0.05")
     unknown = [s for s in statistics if s not in STATISTICS]
     if unknown or not statistics:
         raise ValueError(f"statistics: choose from {sorted(STATISTICS)}, got {list(statistics)}")
@@ -308,15 +336,13 @@ def check_samples(samples, law: Mapping, *, length: int | None = None, alpha: fl
                     cells=cells, tv=float(tv), tv_noise=_tv_noise(arrays.probs, n), detectable_tv=detectable,
                     power=power, target_tv=target_tv, sequences=len(arrays.probs),
                     pooled_cells=len(pooled.expected), label=label)
+    if report.underpowered:
+        # the largest family this check can have, so that a run of this size is powered whatever survives pooling
+        most_tests = len(statistics) * (1 + length if conditionals else 1)
+        report.samples_needed = sample_size(arrays.probs, target_tv, alpha=alpha, power=power, tests=most_tests)
     report.notes.append(f"per-test level {sidak_level(alpha, max(1, len(family))):.3g} (Sidak over "
                         f"{len(family)} tests)")
-    if warn and report.underpowered:
-        warnings.warn(f"underpowered check{': ' + label if label else ''}: {n} samples detect a TV bias of "
-                      f"{detectable:.4f} with power {power:g}, above the target {target_tv:g}; use at least "
-                      f"{_needed(arrays.probs, target_tv, alpha, power, len(family))} samples",
+    if warn and report.inconclusive:
+        warnings.warn(f"inconclusive check{': ' + label if label else ''}: {report.power_line()}",
                       UnderpoweredWarning, stacklevel=2)
     return report
-
-
-def _needed(probs, tv, alpha, power, tests) -> int:
-    return sample_size(probs, tv, alpha=alpha, power=power, tests=max(1, tests))

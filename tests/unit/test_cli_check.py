@@ -90,12 +90,14 @@ def test_progress_goes_to_standard_error(files, capsys):
     assert "specens check: read 40,000 lines, done." in captured.err and "read" not in captured.out
 
 
-def test_a_small_file_is_flagged_underpowered(files, tmp_path, capsys):
-    """ORACLE-4, ORACLE-7: a verdict from 200 samples comes with a warning on stderr."""
+def test_a_small_file_is_inconclusive_with_exit_status_three(files, tmp_path, capsys):
+    """ORACLE-4, ORACLE-7: 200 samples cannot see the target TV bias: INCONCLUSIVE, exit 3, samples needed."""
     path = tmp_path / "few.jsonl"
     path.write_text("".join(line + "\n" for line in (files / "good.jsonl").read_text().splitlines()[:200]))
-    assert main(["check", "--ensemble", str(files / "toy.json"), "--samples", str(path)]) == 0
-    assert "underpowered" in capsys.readouterr().err
+    assert main(["check", "--ensemble", str(files / "toy.json"), "--samples", str(path)]) == 3
+    captured = capsys.readouterr()
+    assert "INCONCLUSIVE" in captured.out and "consistent" not in captured.out
+    assert "specens check: inconclusive: 200 samples" in captured.err and "use at least" in captured.err
 
 
 def test_the_console_script_reads_standard_input(files):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from specens.oracle import CASES, MUTANTS, UnderpoweredWarning, assert_sampler_exact
+from specens.oracle.assertion import InconclusiveCheck
 
 CASE = CASES[0]
 
@@ -36,10 +37,14 @@ def test_a_wrong_sampler_fails_with_the_expected_versus_observed_table():
     assert "REJECTED" in message and "largest discrepancies (expected vs observed)" in message
 
 
-def test_the_helper_warns_when_its_budget_is_too_small():
-    """ORACLE-4: too few samples for the target TV bias raise an UnderpoweredWarning."""
-    with pytest.warns(UnderpoweredWarning):
+def test_the_helper_raises_when_its_budget_is_too_small_unless_allowed():
+    """ORACLE-10, ORACLE-4: too few samples for the target TV bias is inconclusive: it raises, naming the
+    samples needed; with allow_underpowered=True it warns and returns the INCONCLUSIVE report."""
+    with pytest.raises(InconclusiveCheck, match=r"inconclusive: 2000 samples .* use at least [\d,]+ samples"):
         assert_sampler_exact(reference, CASE, samples=2_000)
+    with pytest.warns(UnderpoweredWarning, match="use at least"):
+        report = assert_sampler_exact(reference, CASE, samples=2_000, allow_underpowered=True)
+    assert report.verdict == "INCONCLUSIVE" and report.samples_needed > 2_000
 
 
 def test_the_helper_rejects_bad_arguments_naming_them():
