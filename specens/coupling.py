@@ -30,7 +30,8 @@ class ToyLM(torch.nn.Module):
     """A `ToyMember` as a causal LM: logits (1, K, V) in float64, the context kept in a `DynamicCache`.
 
     Its cache stores the token ids as one-dimensional "keys", so cropping the cache (FAST-3) really
-    forgets tokens, and a wrong crop shows up as a wrong context. `extra_logits` appends padded
+    forgets tokens, and a wrong crop shows up as a wrong context. Each row is the toy's row for the
+    whole history (prompt + fed tokens); the toy takes its own window of it (TOY-2, `context_window`). `extra_logits` appends padded
     columns (FAST-1 tests).
     """
 

@@ -79,16 +79,21 @@ TOYS = [
     (3, 3, "we", "probs", 1, None, None, "probs", 2),
     (3, 3, "we", "raw-logits", 0, None, None, "logits", None),
     (3, 4, "we", "logits", "0.7", None, None, "logits", 1),
+    # (..., eos, orders): members of order 3 and above (TOY-2), an EOS list (METHOD-3), and an order-6
+    # member that reads the whole history (prompt of 1 + 6 tokens - 1).
+    (2, 3, "we", "probs", 1, None, None, "probs", (0, 2), (5, 3)),
+    (2, 3, "cd", "raw-logits", 1, None, None, "logits", None, (6, 4)),
 ]
 
 
 def toy_case(setting, seed=0):
-    n, v, comb, mode, t, k, p, kind, eos = setting
+    n, v, comb, mode, t, k, p, kind, eos, orders = setting + (None,) * (10 - len(setting))
     sparsity = 0.25 if (comb, mode) == ("we", "probs") else 0
     toy = toy_ensemble(n, v, combination=comb, mode=mode, temperature=t, top_k=k, top_p=p, kind=kind,
-                       sparsity=sparsity, eos_token_id=eos, seed=seed)
+                       sparsity=sparsity, eos_token_id=eos, seed=seed, orders=orders)
     members = [Member(ToyLM(m), name=m.name, cost=m.cost) for m in toy.members]
-    fast = Ensemble(members, toy.combination, mode=toy.mode, sampling=toy.sampling, eos_token_id=eos, dtype="float64")
+    fast = Ensemble(members, toy.combination, mode=toy.mode, sampling=toy.sampling,
+                    eos_token_id=list(toy.eos_token_id) or None, dtype="float64")
     return toy, fast
 
 
