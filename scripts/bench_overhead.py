@@ -43,7 +43,7 @@ def build(preset: str, device: str) -> tuple[Ensemble, list[int]]:
 
         members = [Member.from_pretrained(bundled_model_path(k), device=device) for k in ("pytiny", "pylib")]
         set_parameter_costs(members)
-        ensemble = Ensemble(members, WeightedEnsemble({m.name: "1/2" for m in members}))
+        ensemble = Ensemble(members, WeightedEnsemble({m.name: "1/2" for m in members}), eos_token_id=None)
         return ensemble, ensemble.tokenizer("def mean(data):\n    total = 0\n")["input_ids"]
     vocab, specs = PRESETS[preset]
     members = []

@@ -12,9 +12,10 @@ ensemble description drives both the NumPy reference and the fast path.
 
 from __future__ import annotations
 
+import copy
 import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Sequence
 
@@ -26,16 +27,76 @@ from specens.reference.combine import CustomCombination, WeightedEnsemble, check
 from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble, dispatch
 from specens.reference.rng import UniformStream
 from specens.reference.toy import MemberLookup  # names, member(name), cheapest(): what method.check reads
+from specens.reference.toy import eos_ids
 from specens.reference.transforms import Sampling
 from specens.state import PHASES, Run
 
 METHODS = (StandardEnsemble, NaiveSE, SpeculativeEnsemble, MixtureEnsemble)
 DTYPES = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
           torch.float64: torch.float64}
+AUTO = "auto"  # eos_token_id's default: the end-of-sequence ids the members and the tokenizer name
+
+
+def default_method(names: Sequence[str]) -> SpeculativeEnsemble:
+    """The method `generate()` and `specens generate` use when none is given: SE with gamma 1 for every
+    member, the cheapest member drafting first (SE-1). For members a, b: SpeculativeEnsemble({"a": 1, "b": 1})."""
+    return SpeculativeEnsemble({name: 1 for name in names})
+
+
+def resolve_device(spec, *, argument: str = "device") -> torch.device:
+    """`spec` as a torch device this machine has, or a one-line ValueError naming `argument` and the fix.
+
+    resolve_device("cpu") == torch.device("cpu"); "cuda" without CUDA, "mps" off Apple silicon and
+    "foo" are refused.
+    """
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{argument}: {spec!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{argument}: {spec!r} needs CUDA, which this machine (or this build of torch) does "
+                             "not have; use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{argument}: {spec!r} does not exist, this machine has {torch.cuda.device_count()} "
+                             f"CUDA device(s); use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{argument}: {spec!r} needs Apple silicon and a torch build with MPS, which this machine "
+                             "does not have; use cpu")
+    elif device.type != "cpu":
+        backend = getattr(torch, device.type, None)
+        if not callable(getattr(backend, "is_available", None)) or not backend.is_available():
+            raise ValueError(f"{argument}: {spec!r} is not available on this machine; use cpu, cuda or mps")
+    return device
 
 
 def _vocabulary(tokenizer) -> dict:
     return tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+
+
+def _ids(value) -> list:
+    """An id or a list of ids (as generation configs and tokenizers write them) as a list."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, numbers.Integral) else list(value)
+
+
+def configured_eos(members, tokenizer, vocab_size: int) -> tuple[int, ...]:
+    """EOS ids an ensemble with a tokenizer stops at by default (FAST-6, METHOD-3): every id the members'
+    generation configs and the tokenizer name as end of sequence, in [0, V).
+
+    Without a tokenizer (token ids in, token ids out) there is none: a random model's default
+    config names an EOS id nobody chose. Example: configs naming 5 and [0, 5], a tokenizer naming 7,
+    V = 6: (0, 5).
+    """
+    if tokenizer is None:
+        return ()
+    ids = []
+    for m in members:
+        ids += _ids(getattr(getattr(m.model, "generation_config", None), "eos_token_id", None))
+    ids += _ids(getattr(tokenizer, "eos_token_id", None))
+    return eos_ids([t for t in ids if 0 <= t < vocab_size], vocab_size=vocab_size)
 
 
 class Ensemble(MemberLookup):
@@ -49,7 +110,10 @@ class Ensemble(MemberLookup):
             Fractions or NumPy arrays): written elementwise, one function serves both.
         mode: 'probs', 'logits' or 'raw-logits' (default: 'probs' for WE, 'raw-logits' otherwise).
         sampling: `Sampling(temperature, top_k, top_p)`; temperature 0 is greedy.
-        eos_token_id: stop after this token (METHOD-3); None: never stop early.
+        eos_token_id: the end-of-sequence ids E (METHOD-3): a row stops right after emitting any of
+            them. An id or a list of ids; None or []: never stop early; 'auto' (default): the ids
+            the members' generation configs and the tokenizer name (none without a tokenizer).
+            Stored as a sorted tuple, as the reference does: `ensemble.eos_token_id == (0,)`.
         tokenizer: the shared tokenizer (for text prompts and for FAST-1's vocabulary size).
         vocab_size: the shared vocabulary size V, when no tokenizer says it (FAST-1).
         device: where r is formed and verified (default: where the first member's logits appear).
@@ -57,7 +121,7 @@ class Ensemble(MemberLookup):
     """
 
     def __init__(self, members: Sequence, combination=None, *, mode: str | None = None,
-                 sampling: Sampling = Sampling(), eos_token_id: int | None = None, tokenizer=None,
+                 sampling: Sampling = Sampling(), eos_token_id=AUTO, tokenizer=None,
                  vocab_size: int | None = None, device=None, dtype="float32"):
         members = tuple(m if isinstance(m, Member) else Member(m, name=f"m{i}") for i, m in enumerate(members))
         if not members:
@@ -80,12 +144,29 @@ class Ensemble(MemberLookup):
         self.mode = check_mode(mode or ("probs" if isinstance(combination, WeightedEnsemble) else "raw-logits"))
         self.tokenizer = tokenizer or next((m.tokenizer for m in members if m.tokenizer is not None), None)
         self.vocab_size = self._align_vocabulary(vocab_size)
-        if eos_token_id is not None and not (isinstance(eos_token_id, int) and 0 <= eos_token_id < self.vocab_size):
-            raise ValueError(f"eos_token_id: must be a token id in [0, {self.vocab_size}) or None, got {eos_token_id!r}")
-        self.eos_token_id = eos_token_id
-        self.device = torch.device(device) if device is not None else members[0].output_device
+        self.eos_token_id = self._eos(eos_token_id)
+        self.device = resolve_device(device) if device is not None else members[0].output_device
         self.dtype = DTYPES[dtype]
         self.combiner = Combiner(combination, names, self.mode, sampling, device=self.device, dtype=self.dtype)
+
+    def _eos(self, eos_token_id) -> tuple[int, ...]:
+        """E as the reference stores it: a sorted tuple of distinct ids in [0, V). METHOD-3."""
+        if isinstance(eos_token_id, str):
+            if eos_token_id != AUTO:
+                raise ValueError(f"eos_token_id: a token id, a list of them, None (never stop early) or {AUTO!r}, "
+                                 f"got {eos_token_id!r}")
+            return configured_eos(self.members, self.tokenizer, self.vocab_size)
+        return eos_ids(eos_token_id, vocab_size=self.vocab_size)
+
+    def with_sampling(self, sampling: Sampling) -> "Ensemble":
+        """The same members, combination and mode under other sampling settings (the members are shared)."""
+        if sampling == self.sampling:
+            return self
+        other = copy.copy(self)
+        other.sampling = sampling
+        other.combiner = Combiner(self.combination, self.names, self.mode, sampling, device=self.device,
+                                  dtype=self.dtype)
+        return other
 
     def _align_vocabulary(self, vocab_size: int | None) -> int:
         """V: the tokenizer's size; padded logit columns beyond it are dropped. FAST-1.
@@ -168,12 +249,14 @@ class Statistics:
 
 @dataclass
 class Generation:
-    """One row's result: tokens, text (with a tokenizer), statistics, and on request the trace (TRACE-1)
-    and the outcome of every choice point in order (`decisions`, for coupling checks)."""
+    """One row's result: tokens, text (with a tokenizer), why it stopped ('eos' or 'max_new_tokens',
+    METHOD-3), statistics, and on request the trace (TRACE-1) and the outcome of every choice point in
+    order (`decisions`, for coupling checks)."""
 
     tokens: list
     stats: Statistics
     text: str | None = None
+    stop_reason: str = "max_new_tokens"
     trace: list | None = None
     decisions: list | None = None
     uniforms_used: int = 0
@@ -225,58 +308,81 @@ def _streams(rows: int, single: bool, seed, uniforms) -> list[UniformStream]:
         seeds = [seed + b for b in range(rows)] if isinstance(seed, int) and not isinstance(seed, bool) else list(seed)
         if len(seeds) != rows or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             raise ValueError(f"seed: give an int or a list of {rows} ints (one per row), got {seed!r}")
-        if len(set(seeds)) != rows:
-            raise ValueError(f"seed: rows must have different seeds (defect 8), got {seeds}")
-        return [UniformStream(seed=s) for s in seeds]
+        return [UniformStream(seed=s) for s in seeds]  # one stream object per row, even for equal seeds
     sources = [uniforms] if single else list(uniforms)
     if len(sources) != rows:
         raise ValueError(f"uniforms: give one source per row ({rows}), got {len(sources)}")
     streams = [s if isinstance(s, UniformStream) else UniformStream(list(s)) for s in sources]
     if len({id(s) for s in streams}) != rows:
-        raise ValueError("uniforms: rows must not share one UniformStream (defect 8); give one per row")
+        raise ValueError("uniforms: rows must not share one UniformStream (FAST-4); give one per row")
     return streams
 
 
 def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, seed=None, uniforms=None,
-             trace: bool = False):
+             temperature=None, top_k=None, top_p=None, streamer=None, trace: bool = False):
     """Sample from the ensemble with `method`, consuming each row's uniforms in spec order. RNG-1, FAST-4, FAST-5.
 
     Args:
         prompts: text or a list of token ids (one row), or a list of them / a 2-D tensor (a batch).
         max_new_tokens: the most tokens a row emits (METHOD-3).
-        method: `StandardEnsemble()` (default), `NaiveSE(gamma, proposer)`,
-            `SpeculativeEnsemble(gammas, default_proposer)` or `MixtureEnsemble()`.
-        seed: an int (row b uses seed + b) or one int per row; or
+        method: `SpeculativeEnsemble(gammas, default_proposer)` (default: gamma 1 for every member,
+            see `default_method`), `StandardEnsemble()`, `NaiveSE(gamma, proposer)` or `MixtureEnsemble()`.
+        seed: an int (row b uses seed + b) or one int per row (equal seeds give equal rows); or
         uniforms: floats in [0, 1) or a `UniformStream` (one per row for a batch).
+        temperature, top_k, top_p: this call's sampling settings, in place of the ensemble's
+            `Sampling` fields (None keeps the ensemble's); same meaning as in `Sampling`.
+        streamer: receives tokens as they are emitted, as `transformers` streamers do (`TextStreamer`,
+            `TextIteratorStreamer`): `put(prompt ids (1, L))` once, `put(token (1,))` per emitted
+            token, `end()` when the row stops. A single prompt only.
         trace: also return the trace in the reference's shape (TRACE-1) and the decisions.
     Returns: a `Generation` for a single prompt, a list of them for a batch. Rows run one after another,
     each with fresh KV caches and its own stream.
     """
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
-    method = StandardEnsemble() if method is None else method
+    method = default_method(ensemble.names) if method is None else method
     if not isinstance(method, METHODS):
-        raise ValueError(f"method: expected StandardEnsemble(), NaiveSE(...), SpeculativeEnsemble(...) or "
+        raise ValueError(f"method: expected SpeculativeEnsemble(...), StandardEnsemble(), NaiveSE(...) or "
                          f"MixtureEnsemble(), got {method!r}")
     method = method.check(ensemble)
+    overrides = {k: v for k, v in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p)) if v is not None}
+    ensemble = ensemble.with_sampling(replace(ensemble.sampling, **overrides))
     rows, single = _prompts(ensemble, prompts)
     streams = _streams(len(rows), single, seed, uniforms)
+    if streamer is not None and not (callable(getattr(streamer, "put", None)) and callable(getattr(streamer, "end", None))):
+        raise ValueError(f"streamer: needs put(ids) and end() methods, like transformers.TextStreamer; got {streamer!r}")
+    if streamer is not None and not single:
+        raise ValueError("streamer: streams one prompt at a time; give a single prompt or no streamer")
     for row in rows:
-        for m in ensemble.members:  # FAST-5: every position a row can reach must fit every member
-            if m.max_length is not None and len(row) + max_new_tokens > m.max_length:
-                raise ValueError(f"max_new_tokens: a prompt of {len(row)} tokens plus {max_new_tokens} new tokens "
-                                 f"exceeds member {m.name!r}'s context of {m.max_length}; shorten the prompt or lower "
-                                 f"max_new_tokens to {max(m.max_length - len(row), 0)}")
-            if isinstance(method, (NaiveSE, SpeculativeEnsemble)):
-                m.check_croppable(len(row) + max_new_tokens)
+        _check_context(ensemble, row, max_new_tokens, method)
+    on_emit = None if streamer is None else (lambda token: streamer.put(torch.tensor([token])))  # (1,) per token
     results = []
     with torch.inference_mode():
         for row, stream in zip(rows, streams):
             start = time.perf_counter()
-            run = dispatch(Run(ensemble, row, stream, max_new_tokens, record_trace=trace), method)
+            if streamer is not None:
+                streamer.put(torch.tensor([row]))  # (1, L): the prompt first, as transformers' generate does
+            run = dispatch(Run(ensemble, row, stream, max_new_tokens, record_trace=trace, on_emit=on_emit), method)
             run.seconds["wall"] = time.perf_counter() - start
+            if streamer is not None:
+                streamer.end()
             results.append(_result(ensemble, run, trace))
     return results[0] if single else results
+
+
+def _check_context(ensemble: Ensemble, row: list[int], max_new_tokens: int, method):
+    """Refuse, before any call, a row that does not fit every member's context. FAST-5, FAST-3."""
+    for m in ensemble.members:
+        if m.max_length is not None and len(row) >= m.max_length:
+            raise ValueError(f"prompts: a prompt of {len(row)} tokens leaves no room for a new token in the context "
+                             f"of member {m.name!r} ({m.max_length} tokens); shorten it to {m.max_length - 1} tokens "
+                             "or fewer")
+        if m.max_length is not None and len(row) + max_new_tokens > m.max_length:
+            raise ValueError(f"max_new_tokens: {max_new_tokens} new tokens after a prompt of {len(row)} tokens exceed "
+                             f"the context of member {m.name!r} ({m.max_length} tokens); lower it to "
+                             f"{m.max_length - len(row)} or shorten the prompt")
+        if isinstance(method, (NaiveSE, SpeculativeEnsemble)):
+            m.check_croppable(len(row) + max_new_tokens)
 
 
 def _result(ensemble: Ensemble, run: Run, trace: bool) -> Generation:
@@ -287,5 +393,6 @@ def _result(ensemble: Ensemble, run: Run, trace: bool) -> Generation:
                        accepted={k: run.accepted[k] for k in names},
                        seconds={k: run.seconds[k] for k in PHASES + ("wall",)})
     text = ensemble.tokenizer.decode(run.emitted) if ensemble.tokenizer is not None else None
-    return Generation(tokens=list(run.emitted), stats=stats, text=text, trace=run.trace,
+    stop_reason = "eos" if run.emitted and run.emitted[-1] in ensemble.eos_token_id else "max_new_tokens"
+    return Generation(tokens=list(run.emitted), stats=stats, text=text, stop_reason=stop_reason, trace=run.trace,
                       decisions=list(run.decisions) if trace else None, uniforms_used=len(run.stream.used))

@@ -39,8 +39,11 @@ class Run:
     aligned logits row (V,) for position i, present only once a call of that member produced it.
     """
 
-    def __init__(self, ensemble, prompt: list[int], stream, max_new_tokens: int, *, record_trace: bool = False):
+    def __init__(self, ensemble, prompt: list[int], stream, max_new_tokens: int, *, record_trace: bool = False,
+                 on_emit=None):
         self.ensemble, self.prompt, self.stream, self.limit = ensemble, list(prompt), stream, max_new_tokens
+        self.eos = frozenset(ensemble.eos_token_id)  # E of METHOD-3; empty: never stop early
+        self.on_emit = on_emit  # called with each emitted token id, in order (a streamer's hook)
         self.names = ensemble.names
         self.members = {m.name: m for m in ensemble.members}
         self.ids = torch.arange(ensemble.vocab_size, device=ensemble.device)  # (V,)
@@ -69,15 +72,13 @@ class Run:
 
     @property
     def done(self) -> bool:
-        """METHOD-3: stop at max_new_tokens, or right after an emitted EOS."""
-        eos = self.ensemble.eos_token_id
-        return len(self.emitted) >= self.limit or (eos is not None and bool(self.emitted) and self.emitted[-1] == eos)
+        """METHOD-3: stop at max_new_tokens, or right after an emitted id in E."""
+        return len(self.emitted) >= self.limit or (bool(self.emitted) and self.emitted[-1] in self.eos)
 
     def room(self) -> int:
-        """How many more tokens may be cached (METHOD-3): none after a cached EOS or at max_new_tokens."""
-        eos = self.ensemble.eos_token_id
+        """How many more tokens may be cached (METHOD-3): none after a cached id in E or at max_new_tokens."""
         last = self.cache[-1].token if self.cache else (self.emitted[-1] if self.emitted else None)
-        if eos is not None and last == eos:
+        if last in self.eos:
             return 0
         return self.limit - len(self.emitted) - len(self.cache)
 
@@ -176,6 +177,8 @@ class Run:
         self.emitted.append(token)
         for held in self.held.values():  # no rule reads a position before len(emitted) again
             held.pop(position, None)
+        if self.on_emit is not None:
+            self.on_emit(token)
 
     def sample_target(self, rule: str = "direct"):
         """Draw the next token straight from r and emit it (METHOD-2, STD-2)."""

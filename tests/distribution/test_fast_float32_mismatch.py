@@ -87,7 +87,7 @@ def test_a_uniform_on_a_cdf_boundary_can_flip_a_float32_draw_and_is_explained_by
         u = float(sum(r[: j + 1], Fraction(0)))
         chooser = MarginChooser(UniformStream([u]))
         exact = run_method(ref, StandardEnsemble(), 1, chooser)
-        out = generate(fast, [1, 2], max_new_tokens=1, uniforms=[u], trace=True)
+        out = generate(fast, [1, 2], max_new_tokens=1, method=StandardEnsemble(), uniforms=[u], trace=True)
         if out.tokens != exact.tokens:
             flips += 1
             assert chooser.decisions[0][2] < TOL

@@ -2,19 +2,33 @@
 agree with the trace; streams are per row (FAST-4); context limits are checked up front (FAST-5)."""
 
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
 import torch
 
-from specens.api import Ensemble, generate
+from specens.api import Ensemble, default_method, generate
 from specens.coupling import ToyLM, tiny_causal_lm, tiny_tokenizer
 from specens.members import Member
 from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
-from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble
+from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
 from specens.reference.rng import UniformStream
 from specens.reference.transforms import Sampling
 from specens.reference.zoo import toy_ensemble
+
+
+class Recorder:
+    """A streamer in transformers' protocol that records what it receives."""
+
+    def __init__(self):
+        self.puts, self.ended = [], 0
+
+    def put(self, value):
+        self.puts.append(value.tolist())
+
+    def end(self):
+        self.ended += 1
 
 
 def toy_fast(**kwargs):
@@ -28,7 +42,11 @@ def toy_fast(**kwargs):
     (lambda e: generate(e, [1], max_new_tokens=3), "seed/uniforms"),
     (lambda e: generate(e, [1], max_new_tokens=3, seed=0, uniforms=[0.5]), "seed/uniforms"),
     (lambda e: generate(e, [[1], [2]], max_new_tokens=3, seed=[1]), "seed"),
-    (lambda e: generate(e, [[1], [2]], max_new_tokens=3, seed=[4, 4]), "seed"),
+    (lambda e: generate(e, [[1], [2]], max_new_tokens=3, seed=[4, "4"]), "seed"),
+    (lambda e: generate(e, [1], max_new_tokens=3, seed=0, top_k=0), "top_k"),
+    (lambda e: generate(e, [1], max_new_tokens=3, seed=0, temperature=-1), "temperature"),
+    (lambda e: generate(e, [1], max_new_tokens=3, seed=0, streamer=print), "streamer"),
+    (lambda e: generate(e, [[1], [2]], max_new_tokens=3, seed=0, streamer=Recorder()), "streamer"),
     (lambda e: generate(e, [1], max_new_tokens=3, uniforms=[0.5]), "uniforms"),  # runs out
     (lambda e: generate(e, [[1], [2]], max_new_tokens=3, uniforms=[UniformStream(seed=1)] * 2), "uniforms"),
     (lambda e: generate(e, [], max_new_tokens=3, seed=0), "prompts"),
@@ -42,6 +60,10 @@ def toy_fast(**kwargs):
     (lambda e: Ensemble(e.members, mode="prob"), "mode"),
     (lambda e: Ensemble(e.members, dtype="bfloat16"), "dtype"),
     (lambda e: Ensemble(e.members, eos_token_id=4), "eos_token_id"),
+    (lambda e: Ensemble(e.members, eos_token_id=[1, 4]), "eos_token_id"),
+    (lambda e: Ensemble(e.members, eos_token_id="eos"), "eos_token_id"),
+    (lambda e: Ensemble(e.members, eos_token_id=True), "eos_token_id"),
+    (lambda e: Ensemble(e.members, device="foo"), "device: 'foo' is not a device"),
     (lambda e: Ensemble(e.members, sampling={"temperature": 0}), "sampling"),
     (lambda e: Ensemble([e.members[0], e.members[0]]), "members"),
     (lambda e: Ensemble(e.members, vocab_size=5), "vocab_size"),
@@ -63,11 +85,16 @@ def test_the_mixture_ensemble_is_refused_outside_a_weighted_ensemble_in_mode_pro
 
 
 def test_a_prompt_that_does_not_fit_a_members_context_is_refused_before_any_call():
-    """FAST-5: len(prompt) + max_new_tokens beyond a member's context names the member and the largest fit."""
+    """FAST-5: len(prompt) + max_new_tokens beyond a member's context names the member and the largest fit;
+    a prompt that fills the context is told to shrink, never to lower max_new_tokens to 0."""
     member = Member(tiny_causal_lm("llama", 12, seed=0, context=8), name="short")
     ensemble = Ensemble([member, Member(tiny_causal_lm("gpt2", 12, seed=1), name="g")])
-    with pytest.raises(ValueError, match="max_new_tokens.*'short'.*context of 8.*to 5"):
+    with pytest.raises(ValueError, match=r"^max_new_tokens: .*'short' \(8 tokens\); lower it to 5 or shorten"):
         generate(ensemble, [1, 2, 3], max_new_tokens=6, seed=0)
+    for prompt in ([1] * 8, [1] * 9):
+        with pytest.raises(ValueError, match=r"^prompts: .*'short' \(8 tokens\); shorten it to 7 tokens or fewer$"):
+            generate(ensemble, prompt, max_new_tokens=1, seed=0)
+    assert len(generate(ensemble, [1] * 7, max_new_tokens=1, seed=0).tokens) == 1
     with pytest.raises(ValueError, match="prompt.*exceed"):
         member.prefill(list(range(9)))
     with pytest.raises(ValueError, match="prompt"):
@@ -178,3 +205,123 @@ def test_a_member_with_nan_logits_raises_an_error_naming_the_member_and_never_em
     for method in (None, SpeculativeEnsemble({"a": 2, "b": 1}), SpeculativeEnsemble({"a": 2, "b": 1}, "b")):
         with pytest.raises(ValueError, match="member 'b': returned NaN"):
             generate(Ensemble(members), [0], max_new_tokens=3, seed=0, method=method)
+
+
+def test_an_ensemble_with_a_tokenizer_stops_where_its_members_and_tokenizer_say_by_default():
+    """FAST-6, METHOD-3: eos_token_id="auto" takes every id the members' generation configs and the tokenizer
+    name (in [0, V)); without a tokenizer there is none; an explicit id, list or None wins."""
+    llama = Member(tiny_causal_lm("llama", 12, seed=0), name="a")  # a default Llama config names EOS 2
+    gpt2 = Member(tiny_causal_lm("gpt2", 12, seed=1), name="b")  # names 50256, outside V: dropped
+    assert Ensemble([llama, gpt2]).eos_token_id == ()
+    assert Ensemble([llama, gpt2], tokenizer=tiny_tokenizer(12)).eos_token_id == (2,)
+    gpt2.model.generation_config.eos_token_id = [7, 5, 50256]
+    assert Ensemble([llama, gpt2], tokenizer=tiny_tokenizer(12)).eos_token_id == (2, 5, 7)
+    tokenizer = tiny_tokenizer(12)
+    tokenizer.eos_token = "t9"
+    assert Ensemble([gpt2], tokenizer=tokenizer).eos_token_id == (5, 7, 9)
+    assert Ensemble([gpt2], tokenizer=tokenizer, eos_token_id=None).eos_token_id == ()
+    assert Ensemble([gpt2], tokenizer=tokenizer, eos_token_id=[3, 1, 3]).eos_token_id == (1, 3)
+    assert Ensemble([gpt2], tokenizer=tokenizer, eos_token_id=4).eos_token_id == (4,)
+
+
+def test_every_id_in_an_eos_list_stops_a_row_and_the_run_says_why():
+    """METHOD-3: with E = {1, 2} a row ends right after its first 1 or 2, else at max_new_tokens. The
+    standard ensemble spends one uniform per token, so the row is the run without EOS cut after that token."""
+    endless, stopping = toy_fast(eos_token_id=None), toy_fast(eos_token_id=[2, 1])
+    reasons = Counter()
+    for seed in range(40):
+        full = generate(endless, [0], max_new_tokens=6, method=StandardEnsemble(), seed=seed)
+        cut = generate(stopping, [0], max_new_tokens=6, method=StandardEnsemble(), seed=seed)
+        ends = [i for i, t in enumerate(full.tokens) if t in (1, 2)]
+        want = full.tokens[: ends[0] + 1] if ends else full.tokens
+        assert cut.tokens == want and full.stop_reason == "max_new_tokens"
+        assert cut.stop_reason == ("eos" if ends else "max_new_tokens")
+        reasons[cut.tokens[-1] if ends else "max_new_tokens"] += 1
+    assert set(reasons) == {1, 2, "max_new_tokens"}, reasons  # each id stopped some row
+    for seed in range(10):  # the speculative ensemble stops at either id as well
+        out = generate(stopping, [0], max_new_tokens=8, method=SpeculativeEnsemble({"m0": 3, "m1": 2}), seed=seed)
+        assert all(t not in (1, 2) for t in out.tokens[:-1])
+        assert out.stop_reason == ("eos" if out.tokens[-1] in (1, 2) else "max_new_tokens")
+
+
+def test_generate_defaults_to_the_speculative_ensemble_with_gamma_one_for_every_member():
+    """SE-1: no method means default_method, the same one `specens generate` uses."""
+    ensemble = toy_fast()
+    implicit = generate(ensemble, [1], max_new_tokens=8, seed=4, trace=True)
+    explicit = generate(ensemble, [1], max_new_tokens=8, seed=4, trace=True,
+                        method=SpeculativeEnsemble({"m0": 1, "m1": 1}))
+    assert default_method(ensemble.names) == SpeculativeEnsemble({"m0": 1, "m1": 1})
+    assert implicit.trace == explicit.trace and any(e["event"] == "propose" for e in implicit.trace)
+
+
+def test_temperature_top_k_and_top_p_given_to_generate_override_the_ensembles_sampling():
+    """TRANSFORM-1: per-call settings give the run of an ensemble built with them; the ensemble keeps its own."""
+    ensemble = toy_fast()
+    method = SpeculativeEnsemble({"m0": 2, "m1": 1})
+    for settings in ({"temperature": 0}, {"top_k": 2}, {"top_p": "1/2", "temperature": "0.7"}):
+        built = toy_fast(sampling=Sampling(**settings))
+        for seed in range(3):
+            want = generate(built, [1], max_new_tokens=8, method=method, seed=seed, trace=True)
+            got = generate(ensemble, [1], max_new_tokens=8, method=method, seed=seed, trace=True, **settings)
+            assert got.tokens == want.tokens and got.trace == want.trace
+    assert ensemble.sampling == Sampling()
+    plain = [generate(ensemble, [1], max_new_tokens=8, seed=s).tokens for s in range(6)]
+    greedy = [generate(ensemble, [1], max_new_tokens=8, seed=s, temperature=0).tokens for s in range(6)]
+    assert len({tuple(t) for t in greedy}) == 1 and len({tuple(t) for t in plain}) > 1  # the override acts
+
+
+def test_rows_with_equal_seeds_and_equal_prompts_give_equal_outputs():
+    """FAST-4: each row builds its own stream from its seed; equal seeds are not a shared stream."""
+    ensemble = toy_fast()
+    method = SpeculativeEnsemble({"m0": 3, "m1": 1})
+    rows = generate(ensemble, [[1], [1], [1]], max_new_tokens=10, method=method, seed=[7, 7, 8], trace=True)
+    assert rows[0].tokens == rows[1].tokens and rows[0].trace == rows[1].trace
+    assert rows[0].trace != rows[2].trace  # negative control: another seed, another run
+    assert rows[0].tokens == generate(ensemble, [1], max_new_tokens=10, method=method, seed=7).tokens
+
+
+def test_a_streamer_gets_the_prompt_then_each_token_as_it_is_emitted():
+    """TRACE-1: put(prompt (1, L)), then put((1,)) once per emit event, in order, then end()."""
+    ensemble = toy_fast()
+    recorder = Recorder()
+    out = generate(ensemble, [1, 2], max_new_tokens=9, method=SpeculativeEnsemble({"m0": 3, "m1": 1}), seed=2,
+                   trace=True, streamer=recorder)
+    emitted = [e["token"] for e in out.trace if e["event"] == "emit"]
+    assert recorder.puts == [[[1, 2]]] + [[t] for t in out.tokens] and emitted == out.tokens
+    assert recorder.ended == 1
+
+
+def test_transformers_text_streamer_prints_the_completion_without_splitting_a_character(capsys):
+    """A byte-level tokenizer splits 'é', '中' and '😀' over several tokens; TextStreamer holds partial
+    characters back, so every printed piece is whole text and the pieces add up to the decoded completion."""
+    from transformers import AutoTokenizer, TextStreamer
+
+    from specens._bundled import bundled_tokenizer_path
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_tokenizer_path())
+    script = tokenizer('x = "é中😀" + y\n', add_special_tokens=False)["input_ids"]
+    assert len(script) > len('x = "é中😀" + y\n'.encode()) // 2  # multi-byte characters span tokens
+
+    class ScriptLM(ToyLM):  # emits `script` greedily, whatever the prompt
+        def _row(self, context):
+            row = torch.full((len(tokenizer),), -10.0, dtype=torch.float64)
+            row[script[min(len(context) - 1, len(script) - 1)]] = 10.0
+            return row
+
+    from specens.reference.toy import ToyMember
+    from specens.reference.transforms import Scores
+
+    table = ToyMember("s", {None: Scores(logits=np.zeros(len(tokenizer)))}, order=0, cost=1)
+    member = Member(ScriptLM(table), name="s")
+    ensemble = Ensemble([member], tokenizer=tokenizer, sampling=Sampling(temperature=0), eos_token_id=None)
+
+    class Pieces(TextStreamer):  # records the pieces TextStreamer would print
+        def on_finalized_text(self, text, stream_end=False):
+            self.pieces.append(text)
+
+    streamer = Pieces(tokenizer, skip_prompt=True)
+    streamer.pieces = []
+    out = generate(ensemble, [0], max_new_tokens=len(script), seed=0, streamer=streamer)
+    assert out.tokens == script
+    assert "".join(streamer.pieces) == out.text == tokenizer.decode(script) and len(streamer.pieces) > 1
+    assert not any("\ufffd" in p for p in streamer.pieces), streamer.pieces
