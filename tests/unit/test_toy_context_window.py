@@ -1,4 +1,4 @@
-"""Members of any order read the row of their own window (TOY-2), and every EOS id ends a row (METHOD-3).
+"""Members of any order read the row of their own window (TOY-2).
 
 The reference, the oracle's tables and sampler, and an enumeration written here straight from the
 JSON rows must agree. The enumeration below trusts neither the reference nor the oracle: it reads
@@ -21,7 +21,7 @@ from specens.reference import (
     exact_output_pmf,
     load_toy,
 )
-from specens.reference.toy import context_window, eos_ids
+from specens.reference.toy import context_window
 
 ISSUE_TOY = {
     "format": "specens/toy-ensemble", "version": 1,
@@ -61,17 +61,6 @@ def test_the_oracle_states_of_a_high_order_member_follow_the_window():
     for x in (1, 0):
         s = states.next[s, x]
     assert states.tuples[s] == (0, 1, 1, 0)
-
-
-def test_eos_ids_are_normalised_to_one_sorted_tuple():
-    """METHOD-3: None, one id or a list; stored as a sorted tuple; out-of-range ids name the argument."""
-    assert eos_ids(None, vocab_size=4) == ()
-    assert eos_ids(2, vocab_size=4) == (2,)
-    assert eos_ids([3, 1, 3], vocab_size=4) == (1, 3)
-    assert eos_ids(np.int64(1), vocab_size=4) == (1,)
-    for bad in (4, [0, 4], -1, True, "2", [1.0]):
-        with pytest.raises(ValueError, match="eos_token_id"):
-            eos_ids(bad, vocab_size=4)
 
 
 # -- the cross-check: reference, oracle and a recursion over the JSON rows ---------------------------
