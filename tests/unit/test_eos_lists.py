@@ -53,3 +53,15 @@ def test_with_one_id_of_the_list_missing_the_law_differs():
     """Negative control for METHOD-3: stopping at id 2 only (not 0) changes the law of the same toy."""
     both = toy_ensemble(2, 3, eos_token_id=[0, 2], seed=2)
     assert exact_ensemble_pmf(both, 3) != exact_ensemble_pmf(both.with_(eos_token_id=2), 3)
+
+
+def test_specens_check_reads_samples_ending_at_any_id_of_the_list():
+    """ORACLE-7, METHOD-3: with EOS ids (0, 2) a sample may end early at 0 or at 2, and nothing may follow either."""
+    from specens._cli_check import BadLine, parse_line
+
+    read = dict(vocab_size=3, eos=(0, 2), length=3, limit=3)
+    assert parse_line("[2]", 1, **read) == [2] and parse_line("[1, 0]", 2, **read) == [1, 0]
+    with pytest.raises(BadLine, match="follow the end-of-sequence token 0"):
+        parse_line("[1, 0, 1]", 3, **read)
+    with pytest.raises(BadLine, match="token 0 or 2"):
+        parse_line("[1]", 4, **read)
