@@ -48,7 +48,7 @@ def toy_ensemble(n: int = 2, vocab_size: int = 3, *, combination: str = "we", mo
 
     orders: each member's order (TOY-2); default 1, 2, 1, 2, ...
 
-    combination 'we' uses unequal weights (equal ones hide role-keyed bugs, defect 13);
+    combination 'we' uses unequal weights (equal ones hide role-keyed bugs, DEFECT-13);
     'cd' makes the last member the expert and member 0 the amateur, mu = 1/10.
     """
     costs = costs or [Fraction(1, 4)] + [Fraction(1)] * (n - 1)

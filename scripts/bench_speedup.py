@@ -1,6 +1,6 @@
 """Speed-up of every method over the standard ensemble on the bundled model family (the paper's table).
 
-Settings mirror the paper's (ALGORITHM.md section 6) at toy scale: a weighted ensemble of two
+Settings mirror the paper's experiments (Fu et al., arXiv 2502.01662) at toy scale: a weighted ensemble of two
 same-size members, of three, and contrastive decoding of the small member (amateur) with a large one
 (expert), greedy and sampled. For each setting every method decodes the same held-out prompts with
 the same seeds; methods are interleaved within each repeat so that they share the machine's load.

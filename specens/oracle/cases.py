@@ -1,4 +1,4 @@
-"""A matrix of toy cases that reaches every part of every method (ALGORITHM.md section 7, defect 13).
+"""A matrix of toy cases that reaches every part of every method (spec/14-defects.md, DEFECT-13).
 
 A check that stops at the first proposal never verifies a bonus token and never lets a member continue
 its own proposal. These cases use lengths beyond the first cycles, gammas of 1 (many role swaps) and

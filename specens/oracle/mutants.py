@@ -1,4 +1,4 @@
-"""Deliberately wrong samplers: the proof that the checker catches real bugs (ALGORITHM.md section 7).
+"""Deliberately wrong samplers: the proof that the checker catches real bugs (spec/14-defects.md).
 
 Each mutant is the vectorised reference sampler (sampler.py) with one verb overridden the way a peer
 implementation got it wrong, plus the toy case on which the bug is visible (a bug in the bonus token
@@ -28,7 +28,7 @@ from .tables import Tables
 _CASES = {c.name: c for c in CASES}
 
 
-# -- defect 1: WE at T = 0 follows member 0's argmax ------------------------------------------------
+# -- DEFECT-1: WE at T = 0 follows member 0's argmax ------------------------------------------------
 class Member0Argmax(VectorRun):
     """r at T = 0 is the one-hot of member 0's argmax, not of the ensemble's (COMBINE-7 broken)."""
 
@@ -38,7 +38,7 @@ class Member0Argmax(VectorRun):
         return np.eye(self.t.vocab_size)[np.argmax(p0, axis=1)]
 
 
-# -- defect 2: the combination keyed by role ---------------------------------------------------------
+# -- DEFECT-2: the combination keyed by role ---------------------------------------------------------
 def _swapped(tables: Tables) -> Tables:
     ensemble, (a, b) = tables.ensemble, tables.names
 
@@ -61,7 +61,7 @@ class RoleKeyedCombination(VectorRun):
         return r
 
 
-# -- defect 3: the bonus token ----------------------------------------------------------------------
+# -- DEFECT-3: the bonus token ----------------------------------------------------------------------
 class BonusUnverified(VectorRun):
     """Bonus tokens are emitted without an accept test (SE-3 broken: they follow one member, not r)."""
 
@@ -85,7 +85,7 @@ class BonusWrongPosition(VectorRun):
             self.qv[idx, pos] = self.proposal(idx, k, pos - 1)
 
 
-# -- defect 4: the continuing proposer loses the verified tokens -------------------------------------
+# -- DEFECT-4: the continuing proposer loses the verified tokens -------------------------------------
 class ContinuationDropsVerified(VectorRun):
     """SE-6 with gamma > 1: the scorer continues from a context without the tokens verified in this
     step, and its cache keeps that shifted context (SE-6 broken; the authors' vLLM code)."""
@@ -98,7 +98,7 @@ class ContinuationDropsVerified(VectorRun):
         self.propose(idx, k, count)
 
 
-# -- defect 5: the accept test divides by another distribution --------------------------------------
+# -- DEFECT-5: the accept test divides by another distribution --------------------------------------
 class UntransformedProposal(VectorRun):
     """Tokens are drawn from the transformed p_k but verified against the untransformed one (raw
     logits at T = 1, no top-k; TRANSFORM-6 broken)."""
@@ -110,7 +110,8 @@ class UntransformedProposal(VectorRun):
 
 
 class GreedyDraft(VectorRun):
-    """The proposer drafts greedily (its argmax) while the verifier assumes it sampled from p_k."""
+    """The proposer drafts greedily (its argmax) while the verifier assumes it sampled from p_k: the accept
+    test divides by p_k instead of the one-hot the token was drawn from (DEFECT-5, DEFECT-15)."""
 
     def draw(self, idx, k, bonus=False):
         pos = self.s[idx]
@@ -120,7 +121,7 @@ class GreedyDraft(VectorRun):
         self.s[idx] = pos + 1
 
 
-# -- defect 6: the verifier with default sampling parameters ----------------------------------------
+# -- DEFECT-6: the verifier with default sampling parameters ----------------------------------------
 def _default_sampling_for_all_but(tables: Tables, proposer: int) -> Tables:
     ensemble, names = tables.ensemble, tables.names
     request, default = ensemble.sampling, Sampling()
@@ -153,7 +154,7 @@ class VerifierDefaultSampling(VectorRun):
         return r
 
 
-# -- defect 7: the residual -------------------------------------------------------------------------
+# -- DEFECT-7: the residual -------------------------------------------------------------------------
 class ResidualNotNormalised(VectorRun):
     """The residual max(0, r - q) is sampled without dividing by its mass (VERIFY-2 broken): the
     inverse CDF then falls off the end and returns the last possible token."""
@@ -178,7 +179,7 @@ class ResidualSignFlipped(VectorRun):
         return super().residual(q, r)
 
 
-# -- defect 8: the randomness ----------------------------------------------------------------------
+# -- DEFECT-8: the randomness ----------------------------------------------------------------------
 class _Reseeded:
     """Every choice point of a step reuses the step's first uniform (an RNG reseeded before each draw)."""
 
@@ -215,7 +216,7 @@ class _SharedRows:
         return self.take(idx) * q_x < r_x
 
 
-# -- defect 9: the KV cache after a rejection --------------------------------------------------------
+# -- DEFECT-9: the KV cache after a rejection --------------------------------------------------------
 class CacheNotRolledBack(VectorRun):
     """After a rejection the members' caches keep every token they processed (METHOD-4 broken): their
     context for later positions still contains the rejected token and the ones after it."""
@@ -240,7 +241,7 @@ class CacheRollbackOffByOne(VectorRun):
         super().reject(idx, pos, rejected)
 
 
-# -- defect 11: errors away from the first position -------------------------------------------------
+# -- DEFECT-11: errors away from the first position -------------------------------------------------
 class LastTokenUnverified(VectorRun):
     """A cached token at the last allowed position (max_new_tokens - 1) is emitted without a test."""
 
@@ -293,7 +294,8 @@ class MixtureUniformMember(VectorRun):
 class Mutant:
     """A wrong sampler and the case that exposes it. ORACLE-9.
 
-    defect: the item of ALGORITHM.md section 7 it reproduces ("own" if none). run_class /
+    defect: the number N of the entry DEFECT-N of spec/14-defects.md it reproduces ("own" if none;
+    a run class whose docstring cites another DEFECT id reproduces that one too). run_class /
     chooser_wrapper: how it differs from the correct sampler. enumeration: the chooser that
     enumerates its law (IntervalChooser when it reuses uniforms). dependent_rows: its rows are not
     independent (the law of each row is exact; only the checker's independence assumption breaks).

@@ -3,7 +3,7 @@
 A vector is a toy file (spec/09), a few uniform streams, and for each stream the tokens, cost, calls
 and trace (TRACE-1) that `specens.reference.generate` produces from it. Another implementation
 conforms when it replays every stream to the same result. The settings below span what a sampler
-can get wrong (ALGORITHM.md section 7, defect 13): each method, WE and CD, the three modes, greedy
+can get wrong (spec/14-defects.md, DEFECT-13): each method, WE and CD, the three modes, greedy
 and sampled, gammas 1 and above 1, each member as the default proposer, EOS (one id or a list), two
 and three members, members of orders 1 to 7 after prompts (one reading the whole history), and
 lengths well beyond the first cycles.

@@ -2,7 +2,7 @@
 
 Each model gets a forward pre-hook recording, per call, how many tokens it was fed and how long its
 cache was before the call; these are checked against the trace's `call` events (`fed = [start, end]`)
-and `crop` events (defect 9 of ALGORITHM.md: a cache not rolled back, or rolled back one off).
+and `crop` events (DEFECT-9: a cache not rolled back, or rolled back one off).
 """
 
 import pytest

@@ -95,7 +95,7 @@ def test_linear_and_custom_combinations_are_keyed_by_member_name():
 
 
 def test_greedy_target_is_the_argmax_of_the_ensemble_not_of_a_member():
-    """COMBINE-7: at T = 0, r is the one-hot of the T = 1 combination (defect 1: member 0's argmax)."""
+    """COMBINE-7: at T = 0, r is the one-hot of the T = 1 combination (DEFECT-1: member 0's argmax)."""
     a = Scores(probs=(F(6, 10), F(4, 10)))
     b = Scores(probs=(F(0), F(1)))
     we = WeightedEnsemble({"a": "1/2", "b": "1/2"})

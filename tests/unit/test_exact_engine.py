@@ -3,7 +3,7 @@
 Equality is exact, in rationals. The matrix covers n = 1, 2, 3 members, V = 2..4, lengths up to 4,
 gammas 1..4 (1 gives many role swaps, above 1 continuations), greedy and sampled, every mode,
 top-k/top-p, EOS (one id or a list), members of orders 0 to 5 with prompts (some reading the whole
-history), and each member as the default proposer (defect 13 of ALGORITHM.md).
+history), and each member as the default proposer (DEFECT-13).
 """
 
 from fractions import Fraction
@@ -94,7 +94,7 @@ def test_speculative_ensemble_with_gammas_of_one_never_costs_more_than_the_stand
 
 
 def test_the_engine_sees_the_alternation_when_runs_are_long_enough():
-    """Defect 13: with gamma 1 and length 4, a two-member SE run verifies bonus tokens (SE-3) and
+    """DEFECT-13: with gamma 1 and length 4, a two-member SE run verifies bonus tokens (SE-3) and
     the scorer's continuation (SE-6) appears with gamma 2; otherwise the matrix would prove little."""
     ensemble = make(SETTINGS[2])
     from specens.reference.engine import enumerate_runs
@@ -119,7 +119,7 @@ def test_the_matrix_has_high_order_members_whole_histories_and_eos_lists():
 
 
 def test_the_engine_catches_a_sampler_that_emits_the_bonus_token_unverified(monkeypatch):
-    """Negative control for ENGINE-1: a defect-3 mutant (bonus token emitted without VERIFY-1) differs."""
+    """Negative control for ENGINE-1: a DEFECT-3 mutant (bonus token emitted without VERIFY-1) differs."""
     from specens.reference import state
 
     ensemble = make(SETTINGS[2])
