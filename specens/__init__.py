@@ -7,8 +7,12 @@ The public surface is listed in `__all__`. Names are imported on first use, so `
 from __future__ import annotations
 
 import importlib
+from importlib import metadata as _metadata
 
-__version__ = "0.1.0"
+try:  # one source of truth: the version in pyproject.toml, as installed
+    __version__ = _metadata.version("specens")
+except _metadata.PackageNotFoundError:  # a source tree used without installing it
+    __version__ = "0+unknown"
 
 # public name -> module that defines it (one line each; keep sorted by module)
 _EXPORTS = {

@@ -1,23 +1,35 @@
 """`specens generate`: the main job. Sample a completion from an ensemble of real causal LMs.
 
 Defaults: a weighted ensemble (1/2, 1/2) of the bundled members `pylib` and `pytests` with the
-speculative ensemble. Members are bundled names or local model directories (safetensors, offline).
-torch and transformers are imported only when this command runs.
+speculative ensemble (`specens.api.default_method`, as `specens.generate`). Members are bundled names
+or local model directories (safetensors, offline). torch and transformers are imported only when this
+command runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 import time
 from fractions import Fraction
 
 METHODS = ("se", "naive", "standard", "mixture")
+SMALL_MEMBER_PARAMETERS = 100_000_000  # below this on CPU, one torch thread beats several (README, --threads)
+# Python argument names in library errors -> the flag a command-line user sets instead
+FLAGS = {"prompts": "prompt", "max_new_tokens": "--max-new-tokens", "temperature": "--temperature",
+         "top_k": "--top-k", "top_p": "--top-p", "mu": "--mu", "gammas": "--gammas", "gamma": "--gammas",
+         "mode": "--mode", "tokenizer": "--members", "vocab_size": "--members", "model": "--members",
+         "expert/amateur": "--expert/--amateur", "device": "--device"}
 
 
 def add_arguments(p: argparse.ArgumentParser):
-    p.add_argument("prompt", help="the text to complete (the members' shared tokenizer encodes it)")
+    p.add_argument("prompt", nargs="?",
+                   help="the text to complete (the members' shared tokenizer encodes it); - reads standard input")
+    p.add_argument("--prompt-file", metavar="PATH",
+                   help="read the prompt from this UTF-8 file instead, exactly as written (- for standard input)")
     p.add_argument("--members", default="pylib,pytests",
                    help="comma-separated bundled names (pylib, pytests, pygui, pytiny) or local model directories "
                         "(default pylib,pytests)")
@@ -32,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--mu", default="1/10", help="CD: amateur coefficient mu (default 1/10)")
     p.add_argument("--mode", choices=("probs", "logits", "raw-logits"),
                    help="where the sampling transform applies (default probs for WE, raw-logits for CD)")
-    p.add_argument("--method", choices=METHODS, default="se", help="decoding method (default se)")
+    p.add_argument("--method", choices=METHODS,
+                   help="decoding method (default se with gamma 1 for every member, as specens.generate)")
     p.add_argument("--gammas", help="proposal lengths in member order, e.g. 3,1 (se), or one value (naive); "
                                     "default 1 for every member")
     p.add_argument("--default-proposer", help="member that drafts after a rejection (default: the cheapest)")
@@ -44,9 +57,42 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform stream (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision of the combination and verification (default float32)")
-    p.add_argument("--device", help="device for every member, e.g. cpu or cuda:0 (default: cuda if available)")
+    p.add_argument("--device", help="device for every member, e.g. cpu, cuda, cuda:1 or mps (default: cuda if "
+                                    "available, else cpu)")
+    p.add_argument("--threads", type=int,
+                   help="torch threads on CPU (default: 1 when every member has under 100M parameters and runs on "
+                        "CPU, where more threads only wait on each other; else torch's default)")
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction,
+                   help="print tokens as they are emitted (default: when standard output is a terminal)")
     p.add_argument("--trace", action="store_true", help="print who proposed and who verified each token")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def read_prompt(args) -> str:
+    """The prompt text: the argument, or a file / standard input (-) read exactly as written."""
+    if (args.prompt is None) == (args.prompt_file is None):
+        raise ValueError("prompt: give the text to complete, or --prompt-file PATH (- reads standard input), "
+                         "not both")
+    if args.prompt_file is None and args.prompt != "-":
+        return args.prompt
+    path = args.prompt_file if args.prompt_file is not None else "-"
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"--prompt-file: cannot read {path!r} as UTF-8 text ({e.__class__.__name__}); "
+                         "give a readable text file") from None
+
+
+def cli_error(e: ValueError) -> ValueError:
+    """A library error with the Python argument it names replaced by the command-line flag (FLAGS)."""
+    match = re.match(r"([a-z_/]+)(\[[^\]]*\])?: ", str(e))
+    if match is None or match.group(1) not in FLAGS:
+        return e
+    where = f" {match.group(2)[1:-1]}" if match.group(2) else ""
+    return ValueError(f"{FLAGS[match.group(1)]}{where}: {str(e)[match.end():]}")
 
 
 def _split(text: str | None, n: int, what: str) -> list[str] | None:
@@ -87,10 +133,11 @@ def resolve_member_path(spec: str):
 
 
 def build(args):
-    """(ensemble, method, member names) from the parsed options; every error is a ValueError."""
+    """(ensemble, checked method) from the parsed options; sets the thread count; every error is a ValueError."""
     import torch
     from transformers.utils import logging as hf_logging
 
+    from specens.api import default_method, resolve_device
     from specens.members import set_parameter_costs
     from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
                          SpeculativeEnsemble, StandardEnsemble, WeightedEnsemble)
@@ -105,9 +152,19 @@ def build(args):
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens: must be >= 1, got {args.max_new_tokens}")
     weights = parse_weights(args.weights, names) if args.combination == "we" else None  # before loading
+    for flag, value in (("--expert", args.expert), ("--amateur", args.amateur), ("--default-proposer",
+                                                                                 args.default_proposer)):
+        if value is not None and value not in names:
+            raise ValueError(f"{flag}: {value!r} is not one of the members {', '.join(names)}; name one of them")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads: must be a positive number of threads, got {args.threads}")
+    device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"), argument="--device")
     hf_logging.disable_progress_bar()  # loading bars would bury the completion
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     members = [Member.from_pretrained(path, name=name, device=device, dtype=torch.float32) for name, path in resolved]
+    if all(m.tokenizer is None for m in members):
+        raise ValueError(f"--members: {', '.join(specs)} hold no tokenizer files (tokenizer.json, "
+                         "tokenizer_config.json); copy the model's tokenizer into its directory")
+    torch.set_num_threads(choose_threads(args.threads, members, device))
     costs = _split(args.costs, len(members), "costs")
     if costs is None:
         set_parameter_costs(members)
@@ -129,16 +186,17 @@ def build(args):
         amateur = args.amateur or next(n for n in names if n != expert)
         combination = ContrastiveDecoding(expert=expert, amateur=amateur, mu=args.mu)
     sampling = Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
-    tokenizer = members[0].tokenizer
-    ensemble = Ensemble(members, combination, mode=args.mode, sampling=sampling, tokenizer=tokenizer,
-                        eos_token_id=getattr(tokenizer, "eos_token_id", None), dtype=args.dtype)
+    ensemble = Ensemble(members, combination, mode=args.mode, sampling=sampling, dtype=args.dtype)  # EOS: FAST-6
 
+    if args.gammas is not None and not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", args.gammas):
+        raise ValueError(f"--gammas: give whole numbers separated by commas, e.g. 3,1; got {args.gammas!r}")
     gammas = [int(g) for g in args.gammas.split(",")] if args.gammas else None
-    if args.method == "se":
-        gammas = gammas or [1] * len(names)
-        if len(gammas) != len(names):
+    method_name = args.method or default_method(names).name
+    if method_name == "se":
+        if gammas is not None and len(gammas) != len(names):
             raise ValueError(f"--gammas: give {len(names)} values for --method se (one per member), got {args.gammas}")
-        method = SpeculativeEnsemble(dict(zip(names, gammas)), default_proposer=args.default_proposer)
+        gammas = dict(zip(names, gammas)) if gammas is not None else default_method(names).gammas
+        method = SpeculativeEnsemble(gammas, default_proposer=args.default_proposer)
     elif args.method == "naive":
         if gammas is not None and len(gammas) != 1:
             raise ValueError(f"--gammas: --method naive takes one proposal length, got {args.gammas}")
@@ -147,53 +205,126 @@ def build(args):
         if gammas is not None or args.default_proposer is not None:
             raise ValueError(f"--gammas/--default-proposer: --method {args.method} has no proposer")
         method = StandardEnsemble() if args.method == "standard" else MixtureEnsemble()
-    return ensemble, method
+    return ensemble, method.check(ensemble)  # check() names the default proposer
 
 
-def _trace_lines(trace: list, tokenizer) -> list[str]:
+def CompletionStreamer(tokenizer, prompt: str, eos: tuple):
+    """transformers' TextStreamer (it decodes incrementally and holds back a character split over
+    several tokens), printing the prompt as written once generation starts, then the completion
+    without its end-of-sequence token."""
+    from transformers import TextStreamer
+
+    class Streamer(TextStreamer):
+        def put(self, value):
+            if value.dim() == 2:  # (1, L): the prompt, sent once the run's input is checked
+                print(prompt, end="", flush=True)
+            elif int(value[0]) in eos:  # (1,): an emitted token
+                return
+            super().put(value)
+
+    return Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
+def choose_threads(threads: int | None, members, device) -> int:
+    """--threads, or 1 for small members on CPU (their matrix products are too small to share
+    between threads, which then only wait on each other), or torch's default otherwise."""
+    import torch
+
+    if threads is not None:
+        return threads
+    small = all(sum(p.numel() for p in m.model.parameters()) < SMALL_MEMBER_PARAMETERS for m in members)
+    return 1 if device.type == "cpu" and small and "OMP_NUM_THREADS" not in os.environ else torch.get_num_threads()
+
+
+def _trace_lines(trace: list, tokenizer, names) -> list[str]:
+    """One line per emitted token: who proposed it and who verified it (METHOD-4 forms r from every
+    member's output, so the members other than the proposer verify), or how it was drawn (TRACE-1)."""
     lines, proposer = [], {}
     for e in trace:
         if e["event"] == "propose":
             proposer[e["position"]] = (e["member"], e["bonus"])
         elif e["event"] == "verify":
             who, bonus = proposer.get(e["position"], (e["proposer"], False))
+            verifiers = ", ".join(n for n in names if n != who) or who
             verdict = "accepted" if e["accepted"] else f"rejected -> {tokenizer.decode([e['emitted']])!r} from residual"
             lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} proposed by {who}"
-                         f"{' (bonus)' if bonus else ''}, r/q = {e['ratio']:.3f}, {verdict}")
+                         f"{' (bonus)' if bonus else ''}, verified by {verifiers}: r/q = {e['ratio']:.3f}, {verdict}")
         elif e["event"] == "emit" and e["rule"] not in ("accepted", "residual"):
-            lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} drawn {e['rule']}")
+            source = (f"member {e['rule'].split(':', 1)[1]} (mixture)" if e["rule"].startswith("mixture:")
+                      else f"r of {', '.join(names)}")
+            lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} drawn from {source}")
     return lines
 
 
+def describe(ensemble, method) -> dict:
+    """The method, combination and members in words, for the summary. For the default command:
+    method 'se (gammas pylib 1, pytests 1; default proposer pylib)', combination
+    'WE pylib 1/2, pytests 1/2, mode probs', members 'pylib (1.33M parameters, cost 1)', ..."""
+    from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
+
+    c = ensemble.combination
+    if isinstance(c, WeightedEnsemble):
+        combination = "WE " + ", ".join(f"{k} {w}" for k, w in c.weights.items())
+    elif isinstance(c, ContrastiveDecoding):
+        combination = f"CD expert {c.expert}, amateur {c.amateur}, mu {c.mu}"
+    else:
+        combination = type(c).__name__
+    settings = []
+    for key, value in method.to_json().items():
+        if key != "name" and value is not None:
+            value = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+            settings.append(f"{key.replace('_', ' ')} {value}")
+    members = [f"{m.name} ({sum(p.numel() for p in m.model.parameters()) / 1e6:.2f}M parameters, cost {float(m.cost):.3g})"
+               for m in ensemble.members]
+    return {"method": method.name + (f" ({'; '.join(settings)})" if settings else ""),
+            "combination": f"{combination}, mode {ensemble.mode}", "members": members}
+
+
 def run(args) -> int:
-    started = time.perf_counter()
-    ensemble, method = build(args)
+    import torch
+
     from specens import generate
 
-    out = generate(ensemble, args.prompt, max_new_tokens=args.max_new_tokens, method=method, seed=args.seed,
-                   trace=args.trace)
+    started = time.perf_counter()
+    prompt = read_prompt(args)
+    stream = (sys.stdout.isatty() if args.stream is None else args.stream) and not args.json
+    try:
+        ensemble, method = build(args)
+        streamer = CompletionStreamer(ensemble.tokenizer, prompt, ensemble.eos_token_id) if stream else None
+        out = generate(ensemble, prompt, max_new_tokens=args.max_new_tokens, method=method, seed=args.seed,
+                       trace=args.trace, streamer=streamer)
+    except ValueError as e:
+        raise cli_error(e) from None
+    shown = out.tokens[:-1] if out.stop_reason == "eos" else out.tokens  # the summary says why it stopped
+    completion = ensemble.tokenizer.decode(shown, skip_special_tokens=True)
     stats = out.stats
     forwards = sum(stats.calls.values()) - len(stats.calls)
     summary = {
         "tokens": stats.emitted,
+        "stop_reason": out.stop_reason,
         "tokens_per_second": stats.tokens_per_second,
         "acceptance": {k: v for k, v in stats.alpha.items() if v is not None},
         "member_forwards_per_token": forwards / stats.emitted,
         "calls": stats.calls,
         "cost": str(stats.cost),
+        "threads": torch.get_num_threads(),
         "seconds_total": time.perf_counter() - started,
+        **describe(ensemble, method),
     }
     if args.json:
-        print(json.dumps({"prompt": args.prompt, "completion": out.text, "token_ids": out.tokens,
-                          "members": list(ensemble.names), "method": method.to_json(), "stats": stats.as_dict(),
-                          "summary": summary, "trace": out.trace}, default=str))
+        print(json.dumps({"prompt": prompt, "completion": completion, "token_ids": out.tokens,
+                          "stop_reason": out.stop_reason, "members": list(ensemble.names),
+                          "combination": ensemble.combination.to_json(), "method": method.to_json(),
+                          "stats": stats.as_dict(), "summary": summary, "trace": out.trace}, default=str))
         return 0
-    print(args.prompt + out.text)
+    if not stream:
+        print(prompt + completion)
     if args.trace:
         print("\ntrace:")
-        print("\n".join(_trace_lines(out.trace, ensemble.tokenizer)))
+        print("\n".join(_trace_lines(out.trace, ensemble.tokenizer, ensemble.names)))
     acceptance = ", ".join(f"{k} {v:.2f}" for k, v in summary["acceptance"].items()) or "n/a"
-    print(f"\n[{stats.emitted} tokens, {summary['tokens_per_second']:.1f} tokens/s, acceptance {acceptance}, "
-          f"{summary['member_forwards_per_token']:.2f} member forwards per token; "
-          f"{method.name} over {', '.join(ensemble.names)}]", file=sys.stderr)
+    print(f"\n[{stats.emitted} tokens, stopped by {out.stop_reason}; {summary['tokens_per_second']:.1f} tokens/s on "
+          f"{summary['threads']} thread(s); acceptance {acceptance}; {summary['member_forwards_per_token']:.2f} member "
+          f"forwards per token]\n[{summary['method']} over {summary['combination']}]\n"
+          f"[members: {'; '.join(summary['members'])}]", file=sys.stderr)
     return 0

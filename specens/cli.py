@@ -7,6 +7,8 @@ import importlib
 import re
 import sys
 
+import specens
+
 # subcommand -> module with `add_arguments(parser)` and `run(args) -> int`
 SUBCOMMANDS = {
     "generate": ("specens._cli_generate", "complete a prompt with an ensemble of causal LMs (bundled or local)"),
@@ -35,6 +37,7 @@ def attach_dash_values(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="specens", description="Speculative Ensemble decoding: exact, fast, checkable.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {specens.__version__}")  # package metadata
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
     for name, (module, help_text) in SUBCOMMANDS.items():

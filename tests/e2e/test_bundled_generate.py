@@ -149,7 +149,7 @@ def test_generate_contrastive_decoding_greedy_runs(capsys):
     """COMBINE-3 through the CLI: CD of pytiny (amateur) and pylib (expert), greedy."""
     code, out, err = run_cli(capsys, "for i in range(", "--members", "pytiny,pylib", "--combination", "cd",
                              "--temperature", "0", "--max-new-tokens", "6", "--method", "naive", "--gammas", "3")
-    assert code == 0 and "naive over pytiny, pylib" in err
+    assert code == 0 and "naive (gamma 3; proposer pytiny) over CD expert pylib, amateur pytiny, mu 1/10" in err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -159,11 +159,130 @@ def test_generate_contrastive_decoding_greedy_runs(capsys):
     (["--combination", "cd", "--weights", "1/2,1/2"], "--weights"),
     (["--method", "standard", "--gammas", "2,2"], "--gammas"),
     (["--members", "pylib,pytests,pygui", "--combination", "cd"], "two members"),
-    (["--weights", "1/2,1/3"], "weights"),
-    (["--top-p", "1.5"], "top_p"),
+    (["--weights", "1/2"], "--weights: give 2 comma-separated values"),
+    (["--top-p", "1.5"], "--top-p"),
+    (["--temperature", "-1"], "--temperature: must be >= 0"),
+    (["--mu", "-1", "--combination", "cd", "--members", "pytiny,pylib"], "--mu: must be >= 0"),
+    (["--expert", "pygui", "--combination", "cd", "--members", "pytiny,pylib"], "--expert: 'pygui' is not one of"),
+    (["--default-proposer", "nobody"], "--default-proposer: 'nobody' is not one of"),
+    (["--gammas", "a,1"], "--gammas: give whole numbers"),
+    (["--threads", "0"], "--threads: must be a positive"),
+    (["--max-new-tokens", "600"], "--max-new-tokens: 600 new tokens after a prompt of 4 tokens exceed the context of "
+                                  "member 'pylib' (512 tokens); lower it to 508 or shorten the prompt"),
     (["--max-new-tokens", "0"], "--max-new-tokens"),
 ])
 def test_generate_rejects_bad_options_with_a_clear_error(capsys, args, message):
     """Bad input: exit code 2 and an error naming the option, never a traceback."""
     code, out, err = run_cli(capsys, "x = 1", *args)
     assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_generate_with_a_prompt_longer_than_the_context_says_how_long_it_may_be(capsys):
+    """FAST-5 through the CLI: the flag and a fix that is possible (never "lower --max-new-tokens to 0")."""
+    code, out, err = run_cli(capsys, "x = 1\n" * 200, "--max-new-tokens", "4")
+    assert code == 2 and "Traceback" not in err and "to 0" not in err
+    assert err.strip().endswith("error: prompt: a prompt of 801 tokens leaves no room for a new token in the context "
+                                "of member 'pylib' (512 tokens); shorten it to 511 tokens or fewer"), err
+
+
+@pytest.mark.parametrize("device, message", [
+    ("foo", "--device: 'foo' is not a device; use cpu, cuda, cuda:N or mps"),
+    ("cuda", "--device: 'cuda' needs CUDA, which this machine (or this build of torch) does not have; use cpu"),
+    ("cuda:1", "--device: 'cuda:1' needs CUDA"),
+    ("mps", "--device: 'mps' needs Apple silicon and a torch build with MPS"),
+])
+def test_generate_refuses_a_device_the_machine_lacks_in_one_line(capsys, monkeypatch, device, message):
+    """Bad input: a device this machine does not have is one line naming --device and the fix."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    code, out, err = run_cli(capsys, "x", "--device", device)
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_generate_names_cli_flags_for_a_member_without_a_tokenizer(capsys, tmp_path):
+    """A local model directory without tokenizer files: --members and the fix, not "pass tokenizer= to Ensemble"."""
+    from specens.coupling import tiny_causal_lm
+
+    tiny_causal_lm("llama", 12, seed=0).save_pretrained(tmp_path / "bare")
+    code, out, err = run_cli(capsys, "x", "--members", str(tmp_path / "bare"))
+    assert code == 2 and "--members:" in err and "hold no tokenizer files" in err
+    assert "tokenizer=" not in err and "vocab_size=" not in err and "Ensemble" not in err, err
+
+
+def test_generate_stops_at_eos_prints_no_eos_text_and_says_why(capsys, tmp_path):
+    """METHOD-3, FAST-6: a member whose generation config names every id as EOS stops after one token; the
+    completion leaves the EOS token out and the summary and --json give the stop reason."""
+    from specens.coupling import tiny_causal_lm, tiny_tokenizer
+
+    model = tiny_causal_lm("llama", 12, seed=0)
+    model.generation_config.eos_token_id = list(range(12))
+    model.save_pretrained(tmp_path / "m")
+    tiny_tokenizer(12).save_pretrained(tmp_path / "m")
+    for stream in ("--stream", "--no-stream"):
+        code, out, err = run_cli(capsys, "t1 t2", "--members", str(tmp_path / "m"), "--max-new-tokens", "4", stream)
+        assert code == 0 and out == "t1 t2\n" and "1 tokens, stopped by eos" in err, (out, err)
+    code, out, err = run_cli(capsys, "t1 t2", "--members", str(tmp_path / "m"), "--max-new-tokens", "4", "--json")
+    data = json.loads(out)
+    assert data["stop_reason"] == data["summary"]["stop_reason"] == "eos" and len(data["token_ids"]) == 1
+    assert data["completion"] == ""
+    code, out, err = run_cli(capsys, "def f(x):", "--max-new-tokens", "3")
+    assert "3 tokens, stopped by max_new_tokens" in err
+
+
+def test_generate_reads_the_prompt_from_a_file_or_standard_input_exactly(capsys, tmp_path, monkeypatch):
+    """`-` reads standard input, --prompt-file PATH a UTF-8 file; the text is kept as written (final newline too)."""
+    import io
+
+    text = "def median(values):\n    \"\"\"Médiane.\"\"\"\n"
+    (tmp_path / "prompt.py").write_text(text, encoding="utf-8")
+    want = run_cli(capsys, text, "--max-new-tokens", "5", "--json")
+    from_file = run_cli(capsys, "--prompt-file", str(tmp_path / "prompt.py"), "--max-new-tokens", "5", "--json")
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    from_stdin = run_cli(capsys, "-", "--max-new-tokens", "5", "--json")
+    results = [json.loads(r[1]) for r in (want, from_file, from_stdin)]
+    assert all(r["prompt"] == text and r["token_ids"] == results[0]["token_ids"] for r in results)
+    for args, message in ((["x", "--prompt-file", "p"], "prompt: give the text"), ([], "prompt: give the text"),
+                          (["--prompt-file", str(tmp_path / "missing")], "--prompt-file: cannot read")):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_generate_streams_the_same_text_it_prints_at_the_end(capsys):
+    """Streaming (TextStreamer, incremental) and printing at the end give the same standard output."""
+    args = ("def mean(data):", "--max-new-tokens", "24", "--seed", "5")
+    streamed = run_cli(capsys, *args, "--stream")
+    printed = run_cli(capsys, *args, "--no-stream")
+    assert streamed[0] == printed[0] == 0 and streamed[1] == printed[1] and len(printed[1]) > len(args[0]) + 1
+
+
+def test_generate_summary_names_method_combination_threads_and_every_member(capsys):
+    """The summary: stop reason, threads (1 for the small bundled members on CPU), the method with its
+    gammas and default proposer, the combination with its weights, and each member with its size."""
+    code, out, err = run_cli(capsys, "import os", "--max-new-tokens", "4", "--members", "pytiny,pylib,pytests",
+                             "--weights", "1,2,2", "--device", "cpu")
+    assert code == 0
+    assert "on 1 thread(s)" in err and torch.get_num_threads() == 1
+    assert "[se (gammas pytiny 1, pylib 1, pytests 1; default proposer pytiny) over WE pytiny 1/5, pylib 2/5, " \
+           "pytests 2/5, mode probs]" in err, err
+    assert "members: pytiny (0.50M parameters" in err and "pylib (1.33M parameters" in err and "pytests (1.33M" in err
+    code, out, err = run_cli(capsys, "import os", "--max-new-tokens", "4", "--threads", "2", "--device", "cpu")
+    assert code == 0 and "on 2 thread(s)" in err
+    torch.set_num_threads(1)
+
+
+def test_trace_says_who_proposed_and_who_verified_each_token(capsys):
+    """TRACE-1 through --trace: every emitted token has a line; proposals name the proposer and the verifier."""
+    code, out, _ = run_cli(capsys, "import os", "--max-new-tokens", "8", "--trace", "--members", "pytiny,pylib",
+                           "--gammas", "3,1", "--seed", "1", "--no-stream")
+    lines = [line for line in out.splitlines() if line.startswith("  pos ")]
+    assert code == 0 and len(lines) == 8
+    assert any("proposed by pytiny, verified by pylib" in line for line in lines)
+    assert all("verified by" in line or "drawn from" in line for line in lines)
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"specens {version('specens')}"
