@@ -199,14 +199,18 @@ def test_generate_refuses_a_device_the_machine_lacks_in_one_line(capsys, monkeyp
     assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_generate_names_cli_flags_for_a_member_without_a_tokenizer(capsys, tmp_path):
-    """A local model directory without tokenizer files: --members and the fix, not "pass tokenizer= to Ensemble"."""
-    from specens.coupling import tiny_causal_lm
+def test_generate_names_cli_flags_for_members_without_a_shared_tokenizer(capsys, tmp_path):
+    """A local model directory without tokenizer files, or with another tokenizer: --members and the fix,
+    not "pass tokenizer= to Ensemble" or "vocab_size=..."."""
+    from specens.coupling import tiny_causal_lm, tiny_tokenizer
 
     tiny_causal_lm("llama", 12, seed=0).save_pretrained(tmp_path / "bare")
     code, out, err = run_cli(capsys, "x", "--members", str(tmp_path / "bare"))
     assert code == 2 and "--members:" in err and "hold no tokenizer files" in err
     assert "tokenizer=" not in err and "vocab_size=" not in err and "Ensemble" not in err, err
+    tiny_tokenizer(12).save_pretrained(tmp_path / "bare")  # now a tokenizer, but not the bundled one
+    code, out, err = run_cli(capsys, "t1", "--members", f"pylib,{tmp_path / 'bare'}")
+    assert code == 2 and "error: --members: the members use different tokenizers" in err, err
 
 
 def test_generate_stops_at_eos_prints_no_eos_text_and_says_why(capsys, tmp_path):
