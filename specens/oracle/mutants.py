@@ -16,12 +16,12 @@ from typing import Callable
 
 import numpy as np
 
-from specens.reference import Sampling, softmax, target, transform
+from specens.reference import Ensemble, Sampling, ToyMember, softmax, target, transform
 from specens.reference.transforms import greedy
 from specens.reference.zoo import toy_ensemble
 
 from .cases import CASES, ToyCase
-from .enumerate import IntervalChooser, ScriptChooser, exact_law
+from .enumerate import IntervalChooser, ScriptChooser, _bounds, exact_law
 from .sampler import VectorRun, VectorSampler, inverse_cdf
 from .tables import Tables
 
@@ -262,6 +262,129 @@ class FirstTokenFromProposer(VectorRun):
         self.emit_from(idx, self.proposal(idx, k, self.e[idx]))
 
 
+# -- DEFECT-14: one uniform decides two things -------------------------------------------------------
+class DraftUniformReused(VectorRun):
+    """After a rejection the replacement is drawn from the residual with the uniform that drew the
+    rejected draft token, not a fresh one (RNG-1 broken; DEFECT-14). The chooser must offer
+    `draw_kept` / `draw_again` (_KeepUniforms when sampling, _KeptIntervalChooser when enumerating)."""
+
+    def __init__(self, tables, length, chooser, n):
+        super().__init__(tables, length, chooser, n)
+        self.kept = np.zeros((n, length, 2))  # (B, L, 2) where the uniform that drew each cached token lies
+
+    def draw(self, idx, k, bonus=False):
+        pos = self.s[idx]
+        q = self.proposal(idx, k, pos)
+        self.seq[idx, pos], self.kept[idx, pos] = self.ch.draw_kept(idx, q)
+        self.prop[idx, pos], self.qv[idx, pos], self.bonus[idx, pos] = k, q, bonus
+        self.s[idx] = pos + 1
+
+    def verify_head(self, idx):
+        pos = self.e[idx]
+        rows = np.arange(len(idx))
+        x, q = self.seq[idx, pos], self.qv[idx, pos]  # (m,), (m, V)
+        r = self.verify_target(idx, pos)
+        accepted = self.ch.accept(idx, r[rows, x], q[rows, x])
+        out, at = idx[~accepted], pos[~accepted]
+        if out.size:  # the fault: the draft's uniform again, instead of a fresh one
+            self.seq[out, at] = self.ch.draw_again(out, self.residual(r[~accepted], q[~accepted]), self.kept[out, at])
+        self.e[idx] = pos + 1
+        if out.size:
+            self.reject(out, at, x[~accepted])
+        return accepted
+
+
+class _KeepUniforms:
+    """Sampling side of DraftUniformReused: a draft draw returns its uniform u as the interval [u, u]."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def draw(self, idx, probs):
+        return self.base.draw(idx, probs)
+
+    def accept(self, idx, r_x, q_x):
+        return self.base.accept(idx, r_x, q_x)
+
+    def step(self, idx):
+        self.base.step(idx)
+
+    def draw_kept(self, idx, probs):
+        u = self.base.take(idx)
+        return inverse_cdf(probs, u), np.stack([u, u], axis=1)
+
+    def draw_again(self, idx, probs, kept):
+        return inverse_cdf(probs, kept[:, 0])
+
+
+class _KeptIntervalChooser(ScriptChooser):
+    """Enumeration side of DraftUniformReused: given the draft token x, its uniform is uniform on x's
+    interval [lower_x, upper_x); drawing again with it gives token y with probability
+    |[lower_x, upper_x) & [lower_y, upper_y)| / (upper_x - lower_x) under the second distribution."""
+
+    def draw_kept(self, idx, probs):
+        x = self.draw(idx, probs)
+        lower, upper = _bounds(probs)
+        rows = np.arange(len(idx))
+        return x, np.stack([lower[rows, x], upper[rows, x]], axis=1)
+
+    def draw_again(self, idx, probs, kept):
+        lower, upper = _bounds(probs)
+        a, b = kept[:, :1], kept[:, 1:]
+        weights = np.maximum(0.0, np.minimum(b, upper) - np.maximum(a, lower)) / (b - a)  # (m, V)
+        y = self._pick(idx, weights)
+        self.prob[idx] *= weights[np.arange(len(idx)), y]
+        return y
+
+
+# -- DEFECT-17: stops ---------------------------------------------------------------------------------
+class EosOnlyAtBlockEnd(VectorRun):
+    """The stop test runs once per block instead of once per token (METHOD-3 broken): proposers draft
+    past an EOS, and an emitted EOS stops the row only when no cached token follows it, so tokens
+    accepted after an EOS inside a block are emitted."""
+
+    def room(self, idx):
+        return self.L - self.s[idx]
+
+    def done(self, idx):
+        e = self.e[idx]
+        last = self.seq[idx, np.maximum(e - 1, 0)]
+        return (e >= self.L) | ((e > 0) & (self.s[idx] == e) & np.isin(last, self.eos))
+
+
+class FirstEosOnly(VectorRun):
+    """Of several end-of-sequence ids only the first (the smallest) stops a row (METHOD-3 broken)."""
+
+    def __init__(self, tables, length, chooser, n):
+        super().__init__(tables, length, chooser, n)
+        self.eos = self.eos[:1]
+
+
+# -- DEFECT-19: a context window sliced from the end ---------------------------------------------------
+class _NegativeStartMember(ToyMember):
+    """A toy member that keys its rows by context[len(context) - order:]: for a context shorter than
+    its order the start is negative, so it reads only the last order - len(context) tokens (all of
+    them when that is len(context) or more). Order 5 after (1, 2, 0): the row of (2, 0)."""
+
+    def scores(self, context):
+        return super().scores(tuple(context[len(context) - self.order:]))
+
+
+def _negative_start_tables(tables: Tables) -> Tables:
+    e = tables.ensemble
+    members = tuple(_NegativeStartMember(m.name, m.table, m.order, m.cost) for m in e.members)
+    return Tables(Ensemble(members, e.combination, mode=e.mode, sampling=e.sampling, eos_token_id=e.eos_token_id,
+                           prompt=e.prompt))
+
+
+class NegativeStartWindow(VectorRun):
+    """Every member reads the row of context[len(context) - order:] (TOY-2 broken): an order-5 member
+    after (1, 2, 0) reads the row of (2, 0). Contexts and caches stay right; only the rows read change."""
+
+    def __init__(self, tables, length, chooser, n):
+        super().__init__(tables.variant("negative-start", lambda: _negative_start_tables(tables)), length, chooser, n)
+
+
 # -- own mutants --------------------------------------------------------------------------------------
 class AcceptAll(VectorRun):
     """Every proposal is accepted (no accept test at all)."""
@@ -297,8 +420,9 @@ class Mutant:
     defect: the number N of the entry DEFECT-N of spec/14-defects.md it reproduces ("own" if none;
     a run class whose docstring cites another DEFECT id reproduces that one too). run_class /
     chooser_wrapper: how it differs from the correct sampler. enumeration: the chooser that
-    enumerates its law (IntervalChooser when it reuses uniforms). dependent_rows: its rows are not
-    independent (the law of each row is exact; only the checker's independence assumption breaks).
+    enumerates its law (IntervalChooser or _KeptIntervalChooser when it reuses uniforms).
+    dependent_rows: its rows are not independent (the law of each row is exact; only the checker's
+    independence assumption breaks).
     """
 
     name: str
@@ -374,6 +498,7 @@ def _small_tv_case() -> ToyCase:
 def make_mutants() -> list:
     """The mutant suite (fresh objects each call)."""
     se13, cd11 = _case("we-se-1-3-m0"), _case("cd-se-1-1", 4)
+    eos_list = _case("we-orders-3-5-prompt-se-2-1-eos-list")
     return [
         Mutant("member0-argmax", "1", "WE at T = 0 follows member 0's argmax", _greedy_case(), Member0Argmax),
         Mutant("role-keyed-we", "2", "WE weights keyed by role: they swap with the roles", se13, RoleKeyedCombination),
@@ -410,6 +535,13 @@ def make_mutants() -> list:
                _case("we-naive-3-m0"), NaiveKeepsBonus),
         Mutant("mixture-uniform-member", "own", "mixture picks members uniformly, ignoring the weights",
                _case("we-mixture"), MixtureUniformMember),
+        Mutant("draft-uniform-reused", "14", "the residual is drawn with the rejected draft's own uniform", se13,
+               DraftUniformReused, chooser_wrapper=_KeepUniforms, enumeration=_KeptIntervalChooser),
+        Mutant("eos-only-at-block-end", "17", "EOS checked once per block: tokens accepted after it are emitted",
+               _case("we-se-2-2-eos"), EosOnlyAtBlockEnd),
+        Mutant("first-eos-only", "17", "of the EOS ids (0, 2) only the first stops a row", eos_list, FirstEosOnly),
+        Mutant("window-negative-start", "19", "members of order 3 and 5 read context[len(context) - order:]",
+               eos_list, NegativeStartWindow),
     ]
 
 
