@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from specens.oracle import DEFAULT_ALPHA, DEFAULT_SAMPLES, MUTANTS, Mutant, ToyCase, check_samples
-from specens.oracle.mutants import NegativeStartWindow, _KeptIntervalChooser
+from specens.oracle.faults import KeptIntervalChooser, NegativeStartWindow
 
 SEEDS = (0, 1)
 SLOW_SEEDS = tuple(range(2, 12))
@@ -106,7 +106,7 @@ def test_a_reused_uniform_is_drawn_again_within_the_draft_tokens_interval():
     lies in token 1's interval [1/4, 1): token 1 surely. With u in [0, 1/2) (token 0) the residual's
     token 0 has [0, 1/4): probability 1/2."""
     idx = np.arange(2)
-    chooser = _KeptIntervalChooser([(), (1,)])  # chain 0 takes the first draft token, chain 1 the second
+    chooser = KeptIntervalChooser([(), (1,)])  # chain 0 takes the first draft token, chain 1 the second
     x, kept = chooser.draw_kept(idx, np.array([[0.5, 0.5], [0.5, 0.5]]))
     assert x.tolist() == [0, 1] and kept.tolist() == [[0.0, 0.5], [0.5, 1.0]]
     y = chooser.draw_again(idx, np.array([[0.25, 0.75], [0.25, 0.75]]), kept)
