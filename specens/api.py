@@ -249,8 +249,8 @@ class Statistics:
 
 @dataclass
 class Generation:
-    """One row's result: tokens, text (with a tokenizer), why it stopped ('eos' or 'max_new_tokens',
-    METHOD-3), statistics, and on request the trace (TRACE-1) and the outcome of every choice point in
+    """One row's result: tokens (a final EOS included), text (with a tokenizer; the tokens decoded without
+    the final EOS, whose stop `stop_reason` reports), why it stopped ('eos' or 'max_new_tokens', METHOD-3), statistics, and on request the trace (TRACE-1) and the outcome of every choice point in
     order (`decisions`, for coupling checks)."""
 
     tokens: list
@@ -392,7 +392,8 @@ def _result(ensemble: Ensemble, run: Run, trace: bool) -> Generation:
                        proposed={k: run.proposed[k] for k in names}, verified={k: run.verified[k] for k in names},
                        accepted={k: run.accepted[k] for k in names},
                        seconds={k: run.seconds[k] for k in PHASES + ("wall",)})
-    text = ensemble.tokenizer.decode(run.emitted) if ensemble.tokenizer is not None else None
     stop_reason = "eos" if run.emitted and run.emitted[-1] in ensemble.eos_token_id else "max_new_tokens"
+    shown = run.emitted[:-1] if stop_reason == "eos" else run.emitted  # .stop_reason says it; tokens keep the EOS
+    text = ensemble.tokenizer.decode(shown) if ensemble.tokenizer is not None else None
     return Generation(tokens=list(run.emitted), stats=stats, text=text, stop_reason=stop_reason, trace=run.trace,
                       decisions=list(run.decisions) if trace else None, uniforms_used=len(run.stream.used))

@@ -9,7 +9,7 @@ Chain `b` consumes its own stream of uniforms in the order RNG-1 fixes, so with 
 emits exactly the tokens of `reference.generate` (up to float64 rounding at a decision boundary,
 probability about 1e-16 per decision) and consumes the same number of uniforms. Each member keeps
 its own context states (`kst`), computed only by its own calls; a correct run keeps them equal to
-the emitted sequence, which is what lets `mutants.py` model cache and context bugs by overriding a verb.
+the emitted sequence, which is what lets the wrong samplers of `faults.py` model cache and context bugs by overriding a verb.
 
 Shapes: `B` chains, `N` members, `L` max_new_tokens, `V` vocabulary, `m` a subset of chains.
 """

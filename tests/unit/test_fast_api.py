@@ -244,6 +244,18 @@ def test_every_id_in_an_eos_list_stops_a_row_and_the_run_says_why():
         assert out.stop_reason == ("eos" if out.tokens[-1] in (1, 2) else "max_new_tokens")
 
 
+def test_the_text_of_a_row_stopped_by_eos_leaves_the_eos_token_out():
+    """METHOD-3: the tokens keep the final EOS, the text does not (stop_reason says why the row ended)."""
+    tokenizer = tiny_tokenizer(12)
+    ensemble = Ensemble([Member(tiny_causal_lm("llama", 12, seed=0), name="a")], tokenizer=tokenizer,
+                        eos_token_id=list(range(1, 12)))  # every id but 0 stops: most rows end early
+    stopped = [out for out in (generate(ensemble, [0], max_new_tokens=4, seed=s) for s in range(6))
+               if out.stop_reason == "eos"]
+    assert stopped
+    for out in stopped:
+        assert out.tokens[-1] != 0 and out.text == tokenizer.decode(out.tokens[:-1]) != tokenizer.decode(out.tokens)
+
+
 def test_generate_defaults_to_the_speculative_ensemble_with_gamma_one_for_every_member():
     """SE-1: no method means default_method, the same one `specens generate` uses."""
     ensemble = toy_fast()
