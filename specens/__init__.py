@@ -19,6 +19,7 @@ _EXPORTS = {
     "BUNDLED_MODELS": "specens._bundled",
     "bundled_model_path": "specens._bundled",
     "bundled_tokenizer_path": "specens._bundled",
+    "REAL_MODELS": "specens._bundled",
     "Ensemble": "specens.api",
     "Generation": "specens.api",
     "Statistics": "specens.api",

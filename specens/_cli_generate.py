@@ -1,8 +1,10 @@
 """`specens generate`: the main job. Sample a completion from an ensemble of real causal LMs.
 
-Defaults: a weighted ensemble (1/2, 1/2) of the bundled members `pylib` and `pytests` with the
-speculative ensemble (`specens.api.default_method`, as `specens.generate`). Members are bundled names
-or local model directories (safetensors, offline). torch and transformers are imported only when this
+Defaults: contrastive decoding (mu 1/10, the paper's setting) of SmolLM2-135M-Instruct (the expert)
+and its 2-layer drafter (the amateur), with the speculative ensemble (`specens.api.default_method`, as
+`specens.generate`), the expert's chat template applied to a plain-text prompt. Members are names
+(`smollm2`, `smollm2-drafter`, the small stdlib family `pylib`, `pytests`, `pygui`, `pytiny`), local model
+directories (safetensors, offline) or GGUF files. torch and transformers are imported only when this
 command runs.
 """
 
@@ -17,6 +19,7 @@ import time
 from fractions import Fraction
 
 METHODS = ("se", "naive", "standard", "mixture")
+DEFAULT_MEMBERS = "pylib,pytests"  # the drafter of SmolLM2 is still in training
 SMALL_MEMBER_PARAMETERS = 100_000_000  # below this on CPU, one torch thread beats several (README, --threads)
 # Python argument names in library errors -> the flag a command-line user sets instead
 FLAGS = {"prompts": "prompt", "max_new_tokens": "--max-new-tokens", "temperature": "--temperature",
@@ -30,11 +33,16 @@ def add_arguments(p: argparse.ArgumentParser):
                    help="the text to complete (the members' shared tokenizer encodes it); - reads standard input")
     p.add_argument("--prompt-file", metavar="PATH",
                    help="read the prompt from this UTF-8 file instead, exactly as written (- for standard input)")
-    p.add_argument("--members", default="pylib,pytests",
-                   help="comma-separated bundled names (pylib, pytests, pygui, pytiny) or local model directories "
-                        "(default pylib,pytests)")
-    p.add_argument("--combination", choices=("we", "cd"), default="we",
-                   help="we: weighted ensemble; cd: contrastive decoding of two members (default we)")
+    p.add_argument("--members", default=DEFAULT_MEMBERS,
+                   help="comma-separated names (smollm2: SmolLM2-135M-Instruct; smollm2-drafter: its 2-layer drafter; "
+                        "the small stdlib family pylib, pytests, pygui, pytiny), local model directories or GGUF files "
+                        f"(default {DEFAULT_MEMBERS})")
+    p.add_argument("--combination", choices=("we", "cd"),
+                   help="we: weighted ensemble; cd: contrastive decoding of two members (default: we when --weights is "
+                        "given, cd when --expert/--amateur is, else cd for two members and we otherwise)")
+    p.add_argument("--chat", action=argparse.BooleanOptionalAction,
+                   help="wrap the prompt in the expert's chat template as one user turn (default: when its tokenizer "
+                        "has a chat template and the prompt holds none of its special tokens)")
     p.add_argument("--weights",
                    help="relative WE weights in member order: non-negative numbers with a positive sum, divided by "
                         "their sum, so 1,2 and 0.1,0.2 and 1/3,2/3 are the same weights; decimals are read as "
@@ -117,19 +125,36 @@ def parse_weights(text: str | None, names: list[str]) -> dict:
         raise ValueError(str(e).replace("weights", "--weights", 1)) from None
 
 
+def combination_of(args, n: int) -> str:
+    """--combination, else the one its options name (--weights: we; --expert/--amateur: cd), else cd
+    for two members (the main job: an expert and its amateur) and we otherwise."""
+    if args.combination is not None:
+        return args.combination
+    if args.weights is not None:
+        return "we"
+    if args.expert is not None or args.amateur is not None:
+        return "cd"
+    return "cd" if n == 2 else "we"
+
+
 def resolve_member_path(spec: str):
     """A bundled member's directory, or a local model directory; anything else is an error."""
     from pathlib import Path
 
-    from specens._bundled import BUNDLED_MODELS, bundled_model_path
+    from specens._bundled import BUNDLED_MODELS, REAL_MODELS, bundled_model_path
 
-    if spec in BUNDLED_MODELS:
+    from specens.gguf import find_gguf
+
+    if spec in BUNDLED_MODELS or spec in REAL_MODELS:
         return spec, bundled_model_path(spec)
     path = Path(spec)
+    gguf = find_gguf(path)
+    if gguf is not None:
+        return gguf.stem, gguf
     if path.is_dir() and (path / "config.json").exists():
         return path.name, path
-    raise ValueError(f"--members: {spec!r} is neither a bundled member ({', '.join(BUNDLED_MODELS)}) "
-                     "nor a local model directory with a config.json")
+    raise ValueError(f"--members: {spec!r} is neither a named member ({', '.join(REAL_MODELS + BUNDLED_MODELS)}), "
+                     "a local model directory with a config.json, nor a GGUF file")
 
 
 def build(args):
@@ -151,7 +176,8 @@ def build(args):
         raise ValueError(f"--members: each member may appear once, got {names}")
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens: must be >= 1, got {args.max_new_tokens}")
-    weights = parse_weights(args.weights, names) if args.combination == "we" else None  # before loading
+    combination_kind = combination_of(args, len(names))
+    weights = parse_weights(args.weights, names) if combination_kind == "we" else None  # before loading
     for flag, value in (("--expert", args.expert), ("--amateur", args.amateur), ("--default-proposer",
                                                                                  args.default_proposer)):
         if value is not None and value not in names:
@@ -160,6 +186,7 @@ def build(args):
         raise ValueError(f"--threads: must be a positive number of threads, got {args.threads}")
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"), argument="--device")
     hf_logging.disable_progress_bar()  # loading bars would bury the completion
+    hf_logging.set_verbosity_error()  # e.g. "sequence length is longer than...": specens says it once, naming the flag
     members = [Member.from_pretrained(path, name=name, device=device, dtype=torch.float32) for name, path in resolved]
     if all(m.tokenizer is None for m in members):
         raise ValueError(f"--members: {', '.join(specs)} hold no tokenizer files (tokenizer.json, "
@@ -169,11 +196,14 @@ def build(args):
     if costs is None:
         set_parameter_costs(members)
     for m, c in zip(members, costs or ()):
-        m.cost = Fraction(c)
+        try:
+            m.cost = Fraction(c)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"--costs: {c!r} for {m.name} is not a number; give e.g. 1/4 or 0.25") from None
         if m.cost <= 0:
             raise ValueError(f"--costs: costs must be positive, got {c} for {m.name}")
 
-    if args.combination == "we":
+    if combination_kind == "we":
         if any(x is not None for x in (args.expert, args.amateur)):
             raise ValueError("--expert/--amateur: only with --combination cd")
         combination = WeightedEnsemble(weights)
@@ -206,6 +236,23 @@ def build(args):
             raise ValueError(f"--gammas/--default-proposer: --method {args.method} has no proposer")
         method = StandardEnsemble() if args.method == "standard" else MixtureEnsemble()
     return ensemble, method.check(ensemble)  # check() names the default proposer
+
+
+def chat_prompt(tokenizer, prompt: str, chat: bool | None):
+    """The prompt as token ids in the tokenizer's chat template (one user turn, then the assistant's
+    turn opened), or the text itself when `chat` is False, or when it is None and the tokenizer has no
+    template or the prompt already holds one of its special tokens (a prompt written in the template)."""
+    template = getattr(tokenizer, "chat_template", None)
+    if chat is None:
+        specials = [t for t in getattr(tokenizer, "all_special_tokens", []) if t]
+        chat = bool(template) and not any(t in prompt for t in specials)
+    if not chat:
+        return prompt
+    if not template:
+        raise ValueError("--chat: the members' tokenizer has no chat template; drop --chat")
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                        tokenize=True)
+    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 
 def CompletionStreamer(tokenizer, prompt: str, eos: tuple):
@@ -290,8 +337,10 @@ def run(args) -> int:
     stream = (sys.stdout.isatty() if args.stream is None else args.stream) and not args.json
     try:
         ensemble, method = build(args)
-        streamer = CompletionStreamer(ensemble.tokenizer, prompt, ensemble.eos_token_id) if stream else None
-        out = generate(ensemble, prompt, max_new_tokens=args.max_new_tokens, method=method, seed=args.seed,
+        model_input = chat_prompt(ensemble.tokenizer, prompt, args.chat)
+        shown_prompt = prompt if isinstance(model_input, str) else ""  # a chat answer is printed alone
+        streamer = CompletionStreamer(ensemble.tokenizer, shown_prompt, ensemble.eos_token_id) if stream else None
+        out = generate(ensemble, model_input, max_new_tokens=args.max_new_tokens, method=method, seed=args.seed,
                        trace=args.trace, streamer=streamer)
     except ValueError as e:
         raise cli_error(e) from None
@@ -305,6 +354,9 @@ def run(args) -> int:
         "tokens_per_second": stats.tokens_per_second,
         "acceptance": {k: v for k, v in stats.alpha.items() if v is not None},
         "member_forwards_per_token": forwards / stats.emitted,
+        # COST-1: the standard ensemble pays sum_k c_k per token; this run paid stats.cost in all
+        "cost_model_speedup": float(sum(m.cost for m in ensemble.members) * stats.emitted / stats.cost),
+        "chat": not isinstance(model_input, str),
         "calls": stats.calls,
         "cost": str(stats.cost),
         "threads": torch.get_num_threads(),
@@ -318,13 +370,14 @@ def run(args) -> int:
                           "stats": stats.as_dict(), "summary": summary, "trace": out.trace}, default=str))
         return 0
     if not stream:
-        print(prompt + completion)
+        print(shown_prompt + completion)
     if args.trace:
         print("\ntrace:")
         print("\n".join(_trace_lines(out.trace, ensemble.tokenizer, ensemble.names)))
     acceptance = ", ".join(f"{k} {v:.2f}" for k, v in summary["acceptance"].items()) or "n/a"
     print(f"\n[{stats.emitted} tokens, stopped by {out.stop_reason}; {summary['tokens_per_second']:.1f} tokens/s on "
           f"{summary['threads']} thread(s); acceptance {acceptance}; {summary['member_forwards_per_token']:.2f} member "
-          f"forwards per token]\n[{summary['method']} over {summary['combination']}]\n"
+          f"forwards per token; cost-model speed-up {summary['cost_model_speedup']:.2f}x over the standard ensemble]\n"
+          f"[{summary['method']} over {summary['combination']}]\n"
           f"[members: {'; '.join(summary['members'])}]", file=sys.stderr)
     return 0

@@ -10,6 +10,8 @@
   its decision boundary, to explain float32 mismatches (NUM-2's note).
 - `tiny_causal_lm`, `tiny_tokenizer`: seeded tiny random transformers models and a word-level
   tokenizer, built offline.
+- `first_two_tokens_check`: a chi-square of the first two tokens a fast `generate` emits against the
+  exact law of the same members in float64 (for real models, whose whole law cannot be enumerated).
 """
 
 from __future__ import annotations
@@ -167,3 +169,59 @@ def tiny_tokenizer(vocab_size: int, *, prefix: str = "t"):
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=f"{prefix}0"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=f"{prefix}0")
+
+
+def first_two_tokens_check(ensemble, prompt, method, *, rows: int, seed: int, min_expected: float = 5):
+    """(p-value, table) of Pearson's chi-square of the first two emitted tokens against the exact law.
+
+    The law is ENGINE-2's first two conditionals on the reference twin of `ensemble` (float64 forwards,
+    exact transforms and combination): r after `prompt`, then r after `prompt + (x1,)` for every x1
+    whose expected count reaches `min_expected`. Cells: each listed (x1, x2); (x1, any other x2);
+    (any other x1). Their probabilities are exact, the unlisted mass included, so no part of the
+    V x V table is left out. An x1 that is an EOS id is a one-token sequence (METHOD-3). Cells are
+    pooled to expected counts of at least 5 (the oracle's `pool_cells`).
+
+    Args:
+        ensemble: a fast-path `Ensemble` with a tokenizer or not; prompt: token ids (L0,);
+        method: the method under test; rows: sequences sampled (one row each, seeds from `seed`).
+    """
+    import numpy as np
+
+    from specens.api import generate
+    from specens.oracle.stats import p_value, pearson, pool_cells
+
+    ref = reference_ensemble(ensemble, prompt)
+    first = ref.target(ref.prompt)
+    cells, probs = [], []
+    for x1 in sorted(range(len(first)), key=lambda x: -first[x]):
+        if float(first[x1]) * rows < min_expected:
+            break
+        if x1 in ensemble.eos_token_id:
+            cells.append((x1,))
+            probs.append(first[x1])
+            continue
+        second = ref.target(ref.prompt + (x1,))
+        listed = Fraction(0)
+        for x2 in sorted(range(len(second)), key=lambda x: -second[x]):
+            p = first[x1] * second[x2]
+            if float(p) * rows < min_expected:
+                break
+            cells.append((x1, x2))
+            probs.append(p)
+            listed += second[x2]
+        cells.append((x1, None))
+        probs.append(first[x1] * (1 - listed))
+    cells.append((None, None))
+    probs.append(1 - sum(probs, Fraction(0)))
+    index = {c: i for i, c in enumerate(cells)}
+    observed = np.zeros(len(cells))
+    for out in generate(ensemble, [list(prompt)] * rows, max_new_tokens=2, method=method, seed=seed):
+        seq = tuple(out.tokens)
+        key = seq if seq in index else (seq[0], None) if (seq[0], None) in index else (None, None)
+        observed[index[key]] += 1
+    expected = np.array([float(p) for p in probs]) * rows
+    pooled = pool_cells(expected, observed)
+    p = p_value(pearson(pooled.observed, pooled.expected), len(pooled.expected) - 1)
+    table = "\n".join(f"{str(cells[i]):>16}: expected {e:7.1f} observed {o:5.0f}"
+                      for i, (e, o) in enumerate(zip(expected, observed)) if e >= 5 or o > 0)
+    return p, table

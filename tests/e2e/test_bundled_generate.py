@@ -5,9 +5,7 @@ held-out standard-library modules (never seen in training; specens/models/family
 """
 
 import json
-from fractions import Fraction
 
-import numpy as np
 import pytest
 import torch
 
@@ -16,8 +14,7 @@ from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, Nai
                      SpeculativeEnsemble, StandardEnsemble, WeightedEnsemble, generate)
 from specens import bundled_model_path
 from specens.cli import main
-from specens.coupling import reference_ensemble
-from specens.oracle.stats import p_value, pearson, pool_cells
+from specens.coupling import first_two_tokens_check
 
 torch.set_num_threads(1)
 PROMPTS = ["def median(data):\n", "def bisect_left(a, x, lo=0, hi=None):\n", "def heappush(heap, item):\n",
@@ -51,48 +48,9 @@ def test_greedy_speculative_naive_and_mixture_equal_the_greedy_standard_ensemble
 
 
 def first_two_token_check(ensemble, method, rows: int, seed: int):
-    """Pearson chi-square of the first two emitted tokens against the exact ensemble law (cells pooled).
-
-    The exact law comes from the reference (ENGINE-2's conditionals): r after the prompt, and r after
-    the prompt and x1 for every x1 likely enough to get its own cells; the rest of the mass is pooled
-    exactly (its probability is 1 minus the listed cells), so no part of the 4096 x 4096 table is skipped.
-    """
+    """specens.coupling.first_two_tokens_check after the first held-out prompt."""
     prompt = ensemble.tokenizer(PROMPTS[0])["input_ids"]
-    ref = reference_ensemble(ensemble, prompt)
-    first = ref.target(ref.prompt)
-    cells, probs = [], []
-    for x1 in sorted(range(len(first)), key=lambda x: -first[x]):
-        if float(first[x1]) * rows < 5:
-            break
-        if x1 in ensemble.eos_token_id:  # the run ends at EOS (METHOD-3): a one-token sequence
-            cells.append((x1,))
-            probs.append(first[x1])
-            continue
-        second = ref.target(ref.prompt + (x1,))
-        listed = Fraction(0)
-        for x2 in sorted(range(len(second)), key=lambda x: -second[x]):
-            p = first[x1] * second[x2]
-            if float(p) * rows < 5:
-                break
-            cells.append((x1, x2))
-            probs.append(p)
-            listed += second[x2]
-        cells.append((x1, None))  # x1 then any unlisted x2
-        probs.append(first[x1] * (1 - listed))
-    cells.append((None, None))  # any unlisted x1
-    probs.append(1 - sum(probs, Fraction(0)))
-    index = {c: i for i, c in enumerate(cells)}
-    observed = np.zeros(len(cells))
-    for out in generate(ensemble, [prompt] * rows, max_new_tokens=2, method=method, seed=seed):
-        seq = tuple(out.tokens)
-        key = seq if seq in index else (seq[0], None) if (seq[0], None) in index else (None, None)
-        observed[index[key]] += 1
-    pooled = pool_cells(np.array([float(p) for p in probs]) * rows, observed)
-    p = p_value(pearson(pooled.observed, pooled.expected), len(pooled.expected) - 1)
-    table = "\n".join(f"{str(cells[i]):>14}: expected {e:7.1f} observed {o:5.0f}"
-                      for i, (e, o) in enumerate(zip(np.array([float(p) for p in probs]) * rows, observed))
-                      if e >= 5 or o > 0)
-    return p, table
+    return first_two_tokens_check(ensemble, prompt, method, rows=rows, seed=seed)
 
 
 SAMPLING = Sampling(top_k=8)  # concentrates the law on few cells, so 600 rows resolve it (TRANSFORM-3)
@@ -153,7 +111,7 @@ def test_generate_contrastive_decoding_greedy_runs(capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--members", "pylib,nope"], "neither a bundled member"),
+    (["--members", "pylib,nope"], "neither a named member"),
     (["--gammas", "0,1"], "gamma"),
     (["--gammas", "1,2,3"], "--gammas"),
     (["--combination", "cd", "--weights", "1/2,1/2"], "--weights"),
