@@ -1,0 +1,356 @@
+#!/usr/bin/env python
+"""Train the drafter of SmolLM2-135M-Instruct: a 2-layer model on its tokenizer, distilled from it.
+
+The drafter is SmolLM2's own architecture cut to 2 decoder layers. It shares SmolLM2's token
+embedding matrix (tied to the output head, 49,152 x 576: 28.3M parameters, frozen) and ships only
+its new layers and final norm (7.1M parameters, float16: about 14 MB in git); `specens.drafter`
+assembles the full checkpoint at load time from those layers and the installed SmolLM2 file.
+
+What it learns from (all made on this machine, nothing downloaded):
+
+1. SmolLM2's own answers. Chat prompts are built from the Python standard library: "write a function
+   that <first docstring line of a stdlib function>" (code) and "explain what <stdlib class> is for"
+   (explain). SmolLM2 answers them at temperature 1; at every answer token its distribution is kept
+   (the top `--top-k` probabilities).
+2. Python source. Stdlib modules read by SmolLM2 (teacher forcing), same top-k targets.
+
+The loss is the cross-entropy of the drafter's distribution against SmolLM2's top-k probabilities
+(renormalised): the drafter learns to put its mass where SmolLM2 does, which is what the acceptance
+rate 1 - TV(p_drafter, p_SmolLM2) rewards. Layers start from SmolLM2's first two layers.
+
+Prompts from the modules statistics, bisect, heapq, textwrap and fractions are held out of every
+training set; the card reports acceptance on them per prompt set (and the README's median prompt
+is one of them).
+
+    .venv/bin/python scripts/train_drafter.py                         # into specens/models/smollm2-drafter
+    .venv/bin/python scripts/train_drafter.py --quick --out /tmp/d      # smoke run, about a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import os
+import random
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM  # noqa: E402
+from transformers.utils import logging as hf_logging  # noqa: E402
+
+hf_logging.disable_progress_bar()
+hf_logging.set_verbosity_error()
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from specens.drafter import save_drafter  # noqa: E402
+from specens.gguf import smollm2_path  # noqa: E402
+
+SEED = 20250203
+HELD_OUT_MODULES = ("statistics", "bisect", "heapq", "textwrap", "fractions")
+SKIP_ROOTS = ("test", "idlelib", "tkinter", "turtledemo", "lib2to3", "site-packages", "encodings", "pydoc_data",
+              "ensurepip", "venv")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Prompts and text from the standard library
+
+
+def stdlib_items(root: Path):
+    """(module, kind, name, first docstring line, source path) of public stdlib functions and classes."""
+    items = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in SKIP_ROOTS or rel.parts[0].startswith("_") or "__pycache__" in rel.parts:
+            continue
+        if path.stat().st_size > 300_000:
+            continue
+        try:
+            tree = ast.parse(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, SyntaxError, ValueError):
+            continue
+        module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                doc = ast.get_docstring(node)
+                line = doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
+                if 12 <= len(line) <= 120 and not line.startswith((">>>", "..", "@")):
+                    kind = "code" if isinstance(node, ast.FunctionDef) else "explain"
+                    items.append((module, kind, node.name, line, path))
+    return items
+
+
+def prompt_of(module: str, kind: str, name: str, line: str) -> str:
+    """The chat prompt for one stdlib item, e.g. 'Write a Python function that returns the median of data.'"""
+    what = line[0].lower() + line[1:] if line[:2].isalpha() and not line[:2].isupper() else line
+    what = what.rstrip(".")
+    if kind == "code":
+        return f"Write a Python function `{name}` that does this: {what}."
+    return f"In a few sentences, explain what the Python class `{module}.{name}` is for ({what})."
+
+
+HELD_OUT_EXTRA = {  # held-out prompts written here (the README's main prompt among them)
+    "code": ["Write a Python function that returns the median of a list.",
+             "Write a Python function that checks whether a string is a palindrome.",
+             "Write a Python function that merges two sorted lists into one sorted list."],
+    "explain": ["Explain what a Python generator is, with a short example.",
+                "What is the difference between a list and a tuple in Python?"],
+}
+
+
+def build_prompts(items, rng: random.Random):
+    train = {"code": [], "explain": []}
+    held = {"code": list(HELD_OUT_EXTRA["code"]), "explain": list(HELD_OUT_EXTRA["explain"])}
+    for module, kind, name, line, _ in items:
+        target = held if module.split(".")[0] in HELD_OUT_MODULES else train
+        target[kind].append(prompt_of(module, kind, name, line))
+    for k in train:
+        rng.shuffle(train[k])
+    return train, held
+
+
+def source_texts(items, *, held_out: bool):
+    paths = sorted({p for m, *_, p in items if (m.split(".")[0] in HELD_OUT_MODULES) == held_out})
+    return [p.read_text("utf-8") for p in paths]
+
+
+# ---------------------------------------------------------------------------------------------------
+# SmolLM2's distributions
+
+
+def chat_ids(tokenizer, prompt: str) -> list[int]:
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                        tokenize=True)
+    return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+
+
+def topk_targets(logits: torch.Tensor, k: int):
+    """(indices int32, probs float16) of the k most likely tokens of softmax(logits), renormalised."""
+    probs = torch.softmax(logits.float(), dim=-1)  # (..., V)
+    top, idx = probs.topk(k, dim=-1)  # (..., k)
+    return idx.to(torch.int32), (top / top.sum(-1, keepdim=True)).to(torch.float16)
+
+
+@torch.inference_mode()
+def teacher_answers(teacher, tokenizer, prompts, *, batch: int, max_new: int, top_k: int, deadline: float,
+                    eos: list[int], seed: int):
+    """SmolLM2's sampled answers (T = 1) with its top-k distribution at every answer position."""
+    examples = []
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    for start in range(0, len(prompts), batch):
+        if time.time() > deadline:
+            break
+        chunk = [chat_ids(tokenizer, p) for p in prompts[start:start + batch]]
+        width = max(map(len, chunk))
+        ids = torch.tensor([[pad] * (width - len(c)) + c for c in chunk])
+        mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk])
+        torch.manual_seed(seed + start)
+        out = teacher.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0, top_k=0,
+                               top_p=1.0, max_new_tokens=max_new, eos_token_id=eos, pad_token_id=pad,
+                               output_logits=True, return_dict_in_generate=True)
+        new = out.sequences[:, width:]  # (B, n)
+        logits = torch.stack(out.logits, dim=1)  # (B, n, V)
+        for b, prompt_ids in enumerate(chunk):
+            n = 0
+            while n < new.shape[1]:
+                n += 1
+                if int(new[b, n - 1]) in eos:
+                    break
+            idx, pr = topk_targets(logits[b, :n], top_k)
+            # answer token t is predicted at row len(prompt) - 1 + t
+            examples.append({"ids": prompt_ids + new[b, :n].tolist(), "row0": len(prompt_ids) - 1, "idx": idx,
+                             "probs": pr})
+        log(f"  answers {len(examples)}/{len(prompts)}")
+    return examples
+
+
+@torch.inference_mode()
+def teacher_on_text(teacher, tokenizer, texts, *, seq_len: int, top_k: int, deadline: float):
+    """SmolLM2's top-k distributions along windows of Python source (teacher forcing)."""
+    examples = []
+    for text in texts:
+        ids = tokenizer(text)["input_ids"]
+        for s in range(0, max(1, len(ids) - 1), seq_len):
+            if time.time() > deadline:
+                return examples
+            window = ids[s:s + seq_len + 1]
+            if len(window) < 32:
+                continue
+            logits = teacher(torch.tensor([window[:-1]])).logits[0]  # (n, V)
+            idx, pr = topk_targets(logits, top_k)
+            examples.append({"ids": window[:-1], "row0": 0, "idx": idx, "probs": pr})
+    return examples
+
+
+# ---------------------------------------------------------------------------------------------------
+# The drafter
+
+
+def make_drafter(teacher, shared: int, new: int) -> LlamaForCausalLM:
+    """SmolLM2's first `shared` layers (frozen, not shipped) and `new` trainable layers, then the final
+    norm and the tied head. New layer i starts as a copy of SmolLM2's layer shared + i."""
+    config = teacher.config.__class__.from_dict(teacher.config.to_dict())
+    config.num_hidden_layers = shared + new
+    drafter = LlamaForCausalLM(config)
+    drafter.model.embed_tokens.weight = teacher.model.embed_tokens.weight
+    drafter.lm_head.weight = teacher.model.embed_tokens.weight
+    for i in range(shared + new):
+        drafter.model.layers[i].load_state_dict(teacher.model.layers[i].state_dict())
+    drafter.model.norm.load_state_dict(teacher.model.norm.state_dict())
+    for p in [drafter.model.embed_tokens.weight, *(q for layer in drafter.model.layers[:shared] for q in layer.parameters())]:
+        p.requires_grad_(False)
+    return drafter
+
+
+def loss_of(drafter, batch) -> torch.Tensor:
+    """Mean over target positions of -sum_j p_teacher(j) log p_drafter(j) on the teacher's top-k."""
+    width = max(len(e["ids"]) for e in batch)
+    ids = torch.zeros(len(batch), width, dtype=torch.long)
+    mask = torch.zeros(len(batch), width, dtype=torch.long)
+    for b, e in enumerate(batch):
+        ids[b, :len(e["ids"])] = torch.tensor(e["ids"])
+        mask[b, :len(e["ids"])] = 1
+    hidden = drafter.model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, L, 576)
+    rows = torch.cat([hidden[b, e["row0"]:e["row0"] + e["idx"].shape[0]] for b, e in enumerate(batch)])  # (n, 576)
+    logp = torch.log_softmax(drafter.lm_head(rows).float(), dim=-1)  # (n, V): the head only where there are targets
+    idx = torch.cat([e["idx"] for e in batch]).long()  # (n, k)
+    probs = torch.cat([e["probs"] for e in batch]).float()  # (n, k)
+    return -(logp.gather(1, idx) * probs).sum() / rows.shape[0]
+
+
+@torch.inference_mode()
+def acceptance(drafter, teacher, tokenizer, prompts, *, max_new: int, seed: int, eos: list[int]):
+    """Mean over positions of 1 - TV(p_drafter, p_SmolLM2) at T = 1 along SmolLM2's own answers."""
+    values = []
+    for i, prompt in enumerate(prompts):
+        ids = chat_ids(tokenizer, prompt)
+        torch.manual_seed(seed + i)
+        seq = teacher.generate(input_ids=torch.tensor([ids]), do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                               max_new_tokens=max_new, eos_token_id=eos, pad_token_id=eos[0])[0]
+        n = seq.shape[0] - len(ids)
+        if n == 0:
+            continue
+        rows = slice(len(ids) - 1, len(ids) - 1 + n)
+        pt = torch.softmax(teacher(seq[None]).logits[0, rows].double(), -1)
+        pd = torch.softmax(drafter(seq[None]).logits[0, rows].double(), -1)
+        values.extend((1 - 0.5 * (pt - pd).abs().sum(-1)).tolist())
+    return sum(values) / max(1, len(values)), len(values)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=REPO / "specens" / "models" / "smollm2-drafter")
+    ap.add_argument("--answer-minutes", type=float, default=18, help="time for SmolLM2's answers (default 18)")
+    ap.add_argument("--text-minutes", type=float, default=4, help="time for Python source targets (default 4)")
+    ap.add_argument("--train-minutes", type=float, default=28, help="training time (default 28)")
+    ap.add_argument("--max-new-tokens", type=int, default=96)
+    ap.add_argument("--top-k", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--eval-prompts", type=int, default=12, help="held-out prompts per set for the card")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--shared-layers", type=int, default=6, help="SmolLM2 layers reused frozen (default 6)")
+    ap.add_argument("--new-layers", type=int, default=1, help="trained layers after them (default 1)")
+    ap.add_argument("--data", type=Path, help="keep SmolLM2's targets in this file and reuse them when it exists")
+    ap.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.answer_minutes, args.text_minutes, args.train_minutes, args.eval_prompts = 0.3, 0.1, 0.3, 2
+        args.max_new_tokens = 24
+    t0 = time.time()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    rng = random.Random(SEED)
+
+    teacher_dir = smollm2_path()
+    teacher = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    eos = [2, 0]
+    items = stdlib_items(Path(sysconfig.get_paths()["stdlib"]))
+    train_prompts, held_prompts = build_prompts(items, rng)
+    log(f"prompts: train {[len(v) for v in train_prompts.values()]}, held out {[len(v) for v in held_prompts.values()]}")
+
+    if args.data is not None and args.data.exists():
+        examples, n_answers = torch.load(args.data)
+        log(f"targets read from {args.data}")
+    else:
+        mixed = [p for pair in zip(train_prompts["code"], train_prompts["explain"]) for p in pair]
+        examples = teacher_answers(teacher, tokenizer, mixed, batch=args.batch, max_new=args.max_new_tokens,
+                                   top_k=args.top_k, deadline=time.time() + 60 * args.answer_minutes, eos=eos, seed=SEED)
+        n_answers = len(examples)
+        texts = source_texts(items, held_out=False)
+        rng.shuffle(texts)
+        examples += teacher_on_text(teacher, tokenizer, texts, seq_len=256, top_k=args.top_k,
+                                    deadline=time.time() + 60 * args.text_minutes)
+        if args.data is not None:
+            torch.save((examples, n_answers), args.data)
+    targets = sum(e["idx"].shape[0] for e in examples)
+    log(f"targets: {n_answers} answers + {len(examples) - n_answers} source windows, {targets} positions")
+
+    drafter = make_drafter(teacher, args.shared_layers, args.new_layers)
+    params = [p for p in drafter.parameters() if p.requires_grad]
+    n_new = sum(p.numel() for p in params)
+    eval_sets = {k: v[:args.eval_prompts] for k, v in held_prompts.items()}
+    before = {k: acceptance(drafter.eval(), teacher, tokenizer, v, max_new=args.max_new_tokens, seed=SEED + 1, eos=eos)
+              for k, v in eval_sets.items()}
+    log(f"acceptance before training: {before}")
+
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    drafter.train()
+    deadline, step, seen, t_train = time.time() + 60 * args.train_minutes, 0, 0, time.time()
+    losses = []
+    while time.time() < deadline:
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        for s in range(0, len(order), args.batch):
+            if time.time() >= deadline:
+                break
+            frac = (time.time() - t_train) / (60 * args.train_minutes)
+            for g in opt.param_groups:  # linear warm-up over 3% of the time, then cosine to 10%
+                g["lr"] = args.lr * min(1.0, frac / 0.03) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1))))
+            batch = [examples[i] for i in order[s:s + args.batch]]
+            loss = loss_of(drafter, batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            seen += sum(e["idx"].shape[0] for e in batch)
+            losses.append(float(loss.detach()))
+            if step % 20 == 0:
+                log(f"  step {step} loss {sum(losses[-20:]) / 20:.3f} ({seen} target positions)")
+    drafter.eval()
+    after = {k: acceptance(drafter, teacher, tokenizer, v, max_new=args.max_new_tokens, seed=SEED + 1, eos=eos)
+             for k, v in eval_sets.items()}
+    log(f"acceptance after training: {after}")
+    report = {
+        "seed": SEED, "threads": args.threads, "shared_layers": args.shared_layers,
+        "new_layers": args.new_layers, "new_parameters": n_new,
+        "shared_parameters": sum(p.numel() for p in drafter.parameters() if not p.requires_grad), "steps": step, "target_positions_seen": seen,
+        "answers": n_answers, "source_windows": len(examples) - n_answers, "target_positions": targets,
+        "top_k": args.top_k, "lr": args.lr, "batch": args.batch, "max_new_tokens": args.max_new_tokens,
+        "final_loss": sum(losses[-50:]) / max(1, len(losses[-50:])),
+        "acceptance_before": {k: {"alpha": a, "positions": n} for k, (a, n) in before.items()},
+        "acceptance_T1": {k: {"alpha": a, "positions": n} for k, (a, n) in after.items()},
+        "held_out_prompts": eval_sets, "held_out_modules": list(HELD_OUT_MODULES),
+        "minutes": (time.time() - t0) / 60, "torch": torch.__version__,
+    }
+    save_drafter(drafter, args.out, report, shared_layers=args.shared_layers)
+    log(f"saved {args.out} ({report['minutes']:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
