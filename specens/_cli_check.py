@@ -130,6 +130,8 @@ def run(args) -> int:
     report = check_samples(tokens, law, length=length, alpha=args.alpha, target_tv=args.target_tv,
                            label=label, warn=False)
     print(report.format(args.worst))
+    if report.large_tv:
+        print(f"specens check: {report.large_tv_line()}", file=sys.stderr)
     if report.rejected:
         return EXIT_REJECTED
     if report.inconclusive:

@@ -17,7 +17,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .stats import MIN_EXPECTED, STATISTICS, detectable_tv, p_value, pool_cells, sample_size, sidak_level, sidak_p
+from .stats import (MIN_EXPECTED, STATISTICS, detectable_tv, p_value, pool_cells, pooled_mass, sample_size,
+                    sidak_level, sidak_p)
 
 DEFAULT_ALPHA = 0.001
 DEFAULT_POWER = 0.9
@@ -27,6 +28,10 @@ PAD = -1
 
 class UnderpoweredWarning(UserWarning):
     """The run is too small to detect the target TV bias with the stated power: INCONCLUSIVE (ORACLE-4)."""
+
+
+class LargeTVWarning(UserWarning):
+    """No test rejected, yet the estimated TV exceeds the target by more than sampling noise (ORACLE-6)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,18 @@ class Report:
     pooled_cells: int
     label: str = ""
     samples_needed: int | None = None
+    pooled_mass: float = 0.0
     notes: list = field(default_factory=list)
+
+    @property
+    def large_tv(self) -> bool:
+        """Not rejected, yet the estimated TV exceeds the target plus the TV of sampling noise. ORACLE-6."""
+        return not self.rejected and self.tv > self.tv_noise + self.target_tv
+
+    def large_tv_line(self) -> str:
+        """The warning a report gives when `large_tv`. ORACLE-6."""
+        return (f"warning: the estimated TV {self.tv:.4f} exceeds the target {self.target_tv:g} plus sampling "
+                f"noise {self.tv_noise:.4f}, yet no test rejected; the samples may be biased: draw more samples")
 
     @property
     def rejected(self) -> bool:
@@ -104,7 +120,9 @@ class Report:
     def power_line(self) -> str:
         """One line on the run's power; for an underpowered run, how many samples it needs. ORACLE-4."""
         line = (f"{self.n} samples detect a TV bias of {self.detectable_tv:.4f} with power {self.power:g}"
-                + ("" if self.tests or self.sequences == 1 else " (no test is left after pooling)"))
+                + ("" if self.tests or self.sequences == 1 else " (no test is left after pooling)")
+                + (f" (of which {self.pooled_mass:.4f} is the law's mass pooled into 'other', where a bias "
+                   "is invisible)" if self.tests and self.pooled_mass > 0 else ""))
         if not self.underpowered:
             return f"{line}, within the target {self.target_tv:g}"
         return f"{line}, above the target {self.target_tv:g}: use at least {self.samples_needed:,} samples"
@@ -125,6 +143,8 @@ class Report:
             f"estimated TV {self.tv:.4f} (sampling noise alone gives about {self.tv_noise:.4f})",
             f"power: {self.power_line()}",
         ]
+        if self.large_tv:
+            lines.append(self.large_tv_line())
         if self.impossible:
             lines.append(f"{sum(int(c.observed) for c in self.impossible)} samples the law rules out "
                          f"(probability 0), in {len(self.impossible)} cells")
@@ -335,7 +355,8 @@ def check_samples(samples, law: Mapping, *, length: int | None = None, alpha: fl
     report = Report(n=n, length=length, alpha=alpha, tests=family, family_p=family_p, impossible=impossible,
                     cells=cells, tv=float(tv), tv_noise=_tv_noise(arrays.probs, n), detectable_tv=detectable,
                     power=power, target_tv=target_tv, sequences=len(arrays.probs),
-                    pooled_cells=len(pooled.expected), label=label)
+                    pooled_cells=len(pooled.expected), label=label,
+                    pooled_mass=pooled_mass(arrays.probs, n) if len(arrays.probs) > 1 else 0.0)
     if report.underpowered:
         # the largest family this check can have, so that a run of this size is powered whatever survives pooling
         most_tests = len(statistics) * (1 + length if conditionals else 1)
@@ -345,4 +366,6 @@ def check_samples(samples, law: Mapping, *, length: int | None = None, alpha: fl
     if warn and report.inconclusive:
         warnings.warn(f"inconclusive check{': ' + label if label else ''}: {report.power_line()}",
                       UnderpoweredWarning, stacklevel=2)
+    if warn and report.large_tv:
+        warnings.warn(f"check{': ' + label if label else ''}: {report.large_tv_line()}", LargeTVWarning, stacklevel=2)
     return report

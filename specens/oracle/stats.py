@@ -6,6 +6,7 @@ sampler, and returns numbers a reader can recompute with scipy.stats by hand.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,21 +139,60 @@ def _ncx2_sf(x: float, df: int, lam: float) -> float:
     return float(special.chdtrc(df, x)) if lam <= 0 else float(1.0 - special.chndtr(x, df, lam))
 
 
-def _pooled_df(probs, n: float) -> int:
+def _pooled(probs, n: float) -> Pooled:
+    """The joint check's cells after pooling (ORACLE-1) at n samples, in units of probability times n."""
     probs = np.asarray(probs, dtype=np.float64)
-    return pool_cells(n * probs[probs > 0]).df
+    return pool_cells(n * probs[probs > 0])
+
+
+def _pooled_df(probs, n: float) -> int:
+    return _pooled(probs, n).df
+
+
+def pooled_mass(probs, n: int) -> float:
+    """The law's probability in the joint check's pooled cell "other" at n samples (0 if nothing is pooled). ORACLE-4.
+
+    A bias that moves mass only among the sequences of "other" leaves the pooled counts' law unchanged,
+    so the joint test cannot see it: its TV can reach this mass. pooled_mass([0.5, 0.25, 0.25], 12)
+    == 0.5 (expected counts 6, 3, 3: the two 3s pool).
+    """
+    if n <= 0:
+        return 1.0
+    probs = np.asarray(probs, dtype=np.float64)
+    probs = probs[probs > 0]
+    pooled = pool_cells(n * probs)
+    return 0.0 if pooled.other is None else math.fsum(probs[pooled.cell_of == pooled.other])
+
+
+def pooled_detectable_tv(probs, n: int, *, alpha: float, power: float = 0.9, tests: int = 1) -> float:
+    """The TV bias over the pooled cells that the joint Pearson test detects with probability `power`. ORACLE-4.
+
+    Least favourable alternative: among laws at total variation d from `probs` measured over the
+    pooled cells, Pearson's noncentrality n sum (p1 - p0)^2 / p0 is at least 4 n d^2 (Cauchy-Schwarz),
+    reached when the bias moves mass d between two halves of the probability, proportionally. So d =
+    sqrt(lambda / (4 n)) where chi-square(df, lambda) exceeds its level-alpha' critical value with
+    probability `power`, alpha' = sidak_level(alpha, tests), df from pooling n * probs (ORACLE-1).
+    Asymptotic (local alternatives); inf when pooling leaves nothing to test.
+    """
+    _check_alpha(alpha)
+    _check_power(power)
+    if n <= 0:
+        return float("inf")
+    df = _pooled_df(probs, n)
+    if df == 0:
+        return float("inf")
+    return float(np.sqrt(noncentrality(df, sidak_level(alpha, tests), power) / (4.0 * n)))
 
 
 def detectable_tv(probs, n: int, *, alpha: float, power: float = 0.9, tests: int = 1) -> float:
     """The smallest TV bias the joint Pearson test detects with probability `power` from n samples. ORACLE-4.
 
-    Least favourable alternative: among laws at total variation d from `probs` (measured over the
-    pooled cells), Pearson's noncentrality n sum (p1 - p0)^2 / p0 is at least 4 n d^2, reached when
-    the bias moves mass d between two halves of the probability, proportionally. So d =
-    sqrt(lambda / (4 n)) where chi-square(df, lambda) exceeds its level-alpha' critical value with
-    probability `power`, alpha' = sidak_level(alpha, tests), df from pooling n * probs (ORACLE-1).
-    Asymptotic (local alternatives); inf when pooling leaves nothing to test. A law with one possible
-    sequence detects any bias d as impossible samples: d = 1 - (1 - power)^(1/n).
+    pooled_detectable_tv + pooled_mass: a law at total variation d from `probs` is at least d - m
+    away from it over the pooled cells, m the mass of the pooled cell "other" (moving mass inside
+    "other" is invisible to the pooled test; the rest is seen). So every bias of at least
+    pooled_detectable_tv + m is detected with probability `power`. inf when pooling leaves nothing
+    to test. A law with one possible sequence detects any bias d as impossible samples:
+    d = 1 - (1 - power)^(1/n).
     """
     _check_alpha(alpha)
     _check_power(power)
@@ -160,29 +200,35 @@ def detectable_tv(probs, n: int, *, alpha: float, power: float = 0.9, tests: int
         return float("inf")
     if int((np.asarray(probs) > 0).sum()) == 1:  # one possible sequence: any bias shows as impossible samples
         return float(-np.expm1(np.log1p(-power) / n))
-    df = _pooled_df(probs, n)
-    if df == 0:
-        return float("inf")
-    return float(np.sqrt(noncentrality(df, sidak_level(alpha, tests), power) / (4.0 * n)))
+    return pooled_detectable_tv(probs, n, alpha=alpha, power=power, tests=tests) + pooled_mass(probs, n)
 
 
 def sample_size(probs, tv: float, *, alpha: float, power: float = 0.9, tests: int = 1) -> int:
     """How many samples the joint Pearson test needs to detect a TV bias `tv` with `power`. ORACLE-4.
 
-    The inverse of detectable_tv: n = lambda(df(n)) / (4 tv^2), solved by fixed-point iteration
-    (df grows with n as fewer cells are pooled, so the iteration only increases).
+    The inverse of detectable_tv: first the pooled mass m(n) must fall below `tv`, then n =
+    lambda(df(n)) / (4 (tv - m(n))^2), solved by fixed-point iteration (fewer cells pool as n grows),
+    and finally the least n, by bisection below that point, at which detectable_tv(n) <= tv.
     """
-    if not 0 < tv <= 1:
+    if isinstance(tv, bool) or not 0 < tv <= 1:
         raise ValueError(f"tv: the total-variation bias must lie in (0, 1], got {tv!r}")
     _check_alpha(alpha)
     level = sidak_level(alpha, tests)
-    n, df = 1, 0
-    for _ in range(64):
-        df_now = max(1, _pooled_df(probs, n))
-        if df_now == df and detectable_tv(probs, n, alpha=alpha, power=power, tests=tests) <= tv:
-            return n
-        df = df_now
-        n = max(n + 1, int(np.ceil(noncentrality(df, level, power) / (4.0 * tv * tv))))
+    ok = lambda n: detectable_tv(probs, n, alpha=alpha, power=power, tests=tests) <= tv  # noqa: E731
+    n = 1
+    for _ in range(200):
+        if ok(n):
+            break
+        mass = pooled_mass(probs, n)
+        if mass >= tv or _pooled_df(probs, n) == 0:
+            n *= 2  # too much of the law is pooled (or nothing is tested) at this size
+            continue
+        df = _pooled_df(probs, n)
+        n = max(n + 1, int(np.ceil(noncentrality(df, level, power) / (4.0 * (tv - mass) ** 2))))
+    low = n // 2  # bisect for the least n (above n / 2) that still detects tv
+    while low + 1 < n:
+        mid = (low + n) // 2
+        low, n = (low, mid) if ok(mid) else (mid, n)
     return n
 
 

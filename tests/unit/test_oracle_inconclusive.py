@@ -120,7 +120,8 @@ def test_bad_target_tv_is_refused_naming_it(tmp_path, capsys):
 
 
 def test_samples_needed_grow_as_the_target_shrinks():
-    """ORACLE-4: sanity of the count the messages print (a quarter of the bias needs about 16 times the samples)."""
+    """ORACLE-4: sanity of the count the messages print: a quarter of the bias needs up to about 16 times the
+    samples (fewer when, at the coarse target, much of the law is still pooled and the pooled mass sets the size)."""
     probs = np.array([float(p) for p in CASE.law().values()])
     coarse, fine = (sample_size(probs, tv, alpha=0.001, tests=10) for tv in (0.1, 0.025))
-    assert 10 < fine / coarse < 25
+    assert 5 < fine / coarse < 25
