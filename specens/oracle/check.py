@@ -165,10 +165,14 @@ class Report:
 def as_token_array(samples, length: int) -> np.ndarray:
     """Samples as an (n, length) int64 array, PAD (-1) after each sequence's end. ORACLE-5.
 
-    Accepts a 2-D integer array (PAD or any negative value ends a row) or an iterable of sequences;
-    tokens past `length` are dropped (the check is over the first `length` tokens).
+    Accepts a 2-D integer array (PAD or any negative value ends a row) or an iterable of sequences
+    of integer token ids; tokens past `length` are dropped (the check is over the first `length`
+    tokens). Anything else (a 1-D or 3-D array, floats, strings) is refused, naming `samples`.
     """
-    if isinstance(samples, np.ndarray) and samples.ndim == 2:
+    if isinstance(samples, np.ndarray):
+        if samples.ndim != 2:
+            fix = "; for one-token sequences use samples[:, None]" if samples.ndim == 1 else ""
+            raise ValueError(f"samples: expected a 2-D array (sequences, tokens), got shape {samples.shape}{fix}")
         if not np.issubdtype(samples.dtype, np.integer):
             raise ValueError(f"samples: expected integer token ids, got an array of {samples.dtype}")
         out = np.full((len(samples), length), PAD, dtype=np.int64)
@@ -180,9 +184,19 @@ def as_token_array(samples, length: int) -> np.ndarray:
             row = int(np.argmax((ended & (out != PAD)).any(axis=1)))
             raise ValueError(f"samples: row {row} has a token after its end (PAD); pad only at the end")
         return out
+    if isinstance(samples, (str, bytes, Mapping)) or not hasattr(samples, "__iter__"):
+        raise ValueError(f"samples: expected an (n, L) integer array or a list of token sequences, "
+                         f"got {type(samples).__name__}")
     rows = []
     for i, seq in enumerate(samples):
-        seq = [int(t) for t in list(seq)[:length]]
+        if isinstance(seq, (str, bytes, Mapping)) or not hasattr(seq, "__iter__"):
+            raise ValueError(f"samples: sequence {i} is {seq!r}, not a sequence of token ids; "
+                             "give a list of sequences, e.g. [[0, 2], [1]]")
+        seq = list(seq)[:length]
+        if any(isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)) for t in seq):
+            raise ValueError(f"samples: sequence {i} holds {seq!r}; token ids must be integers (not floats, "
+                             "strings or booleans)")
+        seq = [int(t) for t in seq]
         if any(t < 0 for t in seq):
             raise ValueError(f"samples: sequence {i} has a negative token id {seq}")
         rows.append(seq + [PAD] * (length - len(seq)))
@@ -210,6 +224,16 @@ class _Law:
     probs: np.ndarray
     codes: np.ndarray
     base: int
+
+
+def _check_law(law) -> None:
+    """A law is a non-empty mapping from tuples of integer token ids to probabilities. ORACLE-5."""
+    if not isinstance(law, Mapping) or not law:
+        raise ValueError("law: expected a non-empty mapping {sequence tuple: probability}, e.g. "
+                         f"reference.exact_ensemble_pmf(ensemble, length); got {law!r:.60}")
+    for seq in law:
+        if not isinstance(seq, tuple) or any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) for t in seq):
+            raise ValueError(f"law: keys must be tuples of integer token ids, got {seq!r}")
 
 
 def _law_arrays(law: Mapping, length: int | None, extra_max_token: int) -> _Law:
@@ -330,13 +354,17 @@ def check_samples(samples, law: Mapping, *, length: int | None = None, alpha: fl
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: the significance level must lie in (0, 1), got {alpha!r}; e.g. 0.001")
-    if isinstance(target_tv, bool) or not isinstance(target_tv, (int, float)) or not 0 < target_tv <= 1:
+    if isinstance(target_tv, bool) or not isinstance(target_tv, (int, float, np.floating)) or not 0 < target_tv <= 1:
         raise ValueError(f"target_tv: the TV bias the check must detect lies in (0, 1], got {target_tv!r}; e.g. 0.05")
     unknown = [s for s in statistics if s not in STATISTICS]
     if unknown or not statistics:
         raise ValueError(f"statistics: choose from {sorted(STATISTICS)}, got {list(statistics)}")
+    _check_law(law)
     if length is None:
         length = max(len(s) for s in law)
+    elif isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+        raise ValueError(f"length: the number of tokens to check must be a positive integer, got {length!r}")
+    length = int(length)
     tokens = as_token_array(samples, length)
     n = len(tokens)
     if n == 0:
