@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import time
@@ -20,12 +19,11 @@ from fractions import Fraction
 
 METHODS = ("se", "naive", "standard", "mixture")
 DEFAULT_MEMBERS = "pylib,pytests"  # the drafter of SmolLM2 is still in training
-SMALL_MEMBER_PARAMETERS = 100_000_000  # below this on CPU, one torch thread beats several (README, --threads)
 # Python argument names in library errors -> the flag a command-line user sets instead
 FLAGS = {"prompts": "prompt", "max_new_tokens": "--max-new-tokens", "temperature": "--temperature",
          "top_k": "--top-k", "top_p": "--top-p", "mu": "--mu", "gammas": "--gammas", "gamma": "--gammas",
          "mode": "--mode", "tokenizer": "--members", "vocab_size": "--members", "model": "--members",
-         "expert/amateur": "--expert/--amateur", "device": "--device"}
+         "expert/amateur": "--expert/--amateur", "device": "--device", "seed": "--seed", "threads": "--threads"}
 
 
 def add_arguments(p: argparse.ArgumentParser):
@@ -68,8 +66,9 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--device", help="device for every member, e.g. cpu, cuda, cuda:1 or mps (default: cuda if "
                                     "available, else cpu)")
     p.add_argument("--threads", type=int,
-                   help="torch threads on CPU (default: 1 when every member has under 100M parameters and runs on "
-                        "CPU, where more threads only wait on each other; else torch's default)")
+                   help="torch threads during generation (default, as specens.generate's threads='auto': 1 when every "
+                        "member has under 100M parameters and runs on CPU, where more threads only wait on each "
+                        "other, and OMP_NUM_THREADS is unset; else torch's default); at most 4 per CPU core")
     p.add_argument("--stream", action=argparse.BooleanOptionalAction,
                    help="print tokens as they are emitted (default: when standard output is a terminal)")
     p.add_argument("--trace", action="store_true", help="print who proposed and who verified each token")
@@ -78,7 +77,10 @@ def add_arguments(p: argparse.ArgumentParser):
 
 def read_prompt(args) -> str:
     """The prompt text: the argument, or a file / standard input (-) read exactly as written."""
-    if (args.prompt is None) == (args.prompt_file is None):
+    if args.prompt is None and args.prompt_file is None:
+        raise ValueError("prompt: no prompt given; give the text to complete, or --prompt-file PATH (- reads "
+                         "standard input)")
+    if args.prompt is not None and args.prompt_file is not None:
         raise ValueError("prompt: give the text to complete, or --prompt-file PATH (- reads standard input), "
                          "not both")
     if args.prompt_file is None and args.prompt != "-":
@@ -162,6 +164,7 @@ def build(args):
     import torch
     from transformers.utils import logging as hf_logging
 
+    from specens._inputs import check_threads
     from specens.api import default_method, resolve_device
     from specens.members import set_parameter_costs
     from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
@@ -182,16 +185,17 @@ def build(args):
                                                                                  args.default_proposer)):
         if value is not None and value not in names:
             raise ValueError(f"{flag}: {value!r} is not one of the members {', '.join(names)}; name one of them")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads: must be a positive number of threads, got {args.threads}")
-    device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"), argument="--device")
+    check_threads(args.threads)  # before loading; generate() sets the count for the run
+    check_sampling_flags(args)
+    default_device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(args.device if args.device is not None else default_device, argument="--device")
     hf_logging.disable_progress_bar()  # loading bars would bury the completion
     hf_logging.set_verbosity_error()  # e.g. "sequence length is longer than...": specens says it once, naming the flag
     members = [Member.from_pretrained(path, name=name, device=device, dtype=torch.float32) for name, path in resolved]
     if all(m.tokenizer is None for m in members):
-        raise ValueError(f"--members: {', '.join(specs)} hold no tokenizer files (tokenizer.json, "
-                         "tokenizer_config.json); copy the model's tokenizer into its directory")
-    torch.set_num_threads(choose_threads(args.threads, members, device))
+        raise ValueError(f"--members: {', '.join(specs)} {'holds' if len(specs) == 1 else 'hold'} no tokenizer files "
+                         "(tokenizer.json, tokenizer_config.json); copy the model's tokenizer into "
+                         f"{'its directory' if len(specs) == 1 else 'their directories'}")
     costs = _split(args.costs, len(members), "costs")
     if costs is None:
         set_parameter_costs(members)
@@ -222,6 +226,10 @@ def build(args):
         raise ValueError(f"--gammas: give whole numbers separated by commas, e.g. 3,1; got {args.gammas!r}")
     gammas = [int(g) for g in args.gammas.split(",")] if args.gammas else None
     method_name = args.method or default_method(names).name
+    if method_name == "mixture" and (combination_kind != "we" or ensemble.mode != "probs"):
+        raise ValueError(f"--method mixture: is exact only for a weighted ensemble in mode probs, got --combination "
+                         f"{combination_kind} in mode {ensemble.mode}; use --combination we --mode probs (or another "
+                         "--method)")
     if method_name == "se":
         if gammas is not None and len(gammas) != len(names):
             raise ValueError(f"--gammas: give {len(names)} values for --method se (one per member), got {args.gammas}")
@@ -272,15 +280,16 @@ def CompletionStreamer(tokenizer, prompt: str, eos: tuple):
     return Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
 
-def choose_threads(threads: int | None, members, device) -> int:
-    """--threads, or 1 for small members on CPU (their matrix products are too small to share
-    between threads, which then only wait on each other), or torch's default otherwise."""
-    import torch
+def check_sampling_flags(args):
+    """--top-k and --top-p in command-line terms: a flag left out keeps every token (None in Python)."""
+    from specens.reference.numbers import as_fraction
 
-    if threads is not None:
-        return threads
-    small = all(sum(p.numel() for p in m.model.parameters()) < SMALL_MEMBER_PARAMETERS for m in members)
-    return 1 if device.type == "cpu" and small and "OMP_NUM_THREADS" not in os.environ else torch.get_num_threads()
+    if args.top_k is not None and args.top_k < 1:
+        raise ValueError(f"--top-k: must be a positive integer, got {args.top_k}; omit --top-k to keep every token")
+    if args.top_p is not None:
+        p = as_fraction(args.top_p, name="--top-p")
+        if not 0 < p <= 1:
+            raise ValueError(f"--top-p: must lie in (0, 1], got {args.top_p}; omit --top-p for no nucleus cut")
 
 
 def _trace_lines(trace: list, tokenizer, names) -> list[str]:
@@ -307,13 +316,16 @@ def describe(ensemble, method) -> dict:
     """The method, combination and members in words, for the summary. For the default command:
     method 'se (gammas pylib 1, pytests 1; default proposer pylib)', combination
     'WE pylib 1/2, pytests 1/2, mode probs', members 'pylib (1.33M parameters, cost 1)', ..."""
+    from specens._inputs import short_number
     from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
 
     c = ensemble.combination
     if isinstance(c, WeightedEnsemble):
-        combination = "WE " + ", ".join(f"{k} {w}" for k, w in c.weights.items())
+        combination = "WE " + ", ".join(f"{k} {w if len(str(w)) <= 12 else short_number(w)}"
+                                        for k, w in c.weights.items())
     elif isinstance(c, ContrastiveDecoding):
-        combination = f"CD expert {c.expert}, amateur {c.amateur}, mu {c.mu}"
+        mu = c.mu if len(str(c.mu)) <= 12 else short_number(c.mu)
+        combination = f"CD expert {c.expert}, amateur {c.amateur}, mu {mu}"
     else:
         combination = type(c).__name__
     settings = []
@@ -321,15 +333,13 @@ def describe(ensemble, method) -> dict:
         if key != "name" and value is not None:
             value = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
             settings.append(f"{key.replace('_', ' ')} {value}")
-    members = [f"{m.name} ({sum(p.numel() for p in m.model.parameters()) / 1e6:.2f}M parameters, cost {float(m.cost):.3g})"
-               for m in ensemble.members]
+    members = [f"{m.name} ({sum(p.numel() for p in m.model.parameters()) / 1e6:.2f}M parameters, "
+               f"cost {short_number(m.cost, 3)})" for m in ensemble.members]
     return {"method": method.name + (f" ({'; '.join(settings)})" if settings else ""),
             "combination": f"{combination}, mode {ensemble.mode}", "members": members}
 
 
 def run(args) -> int:
-    import torch
-
     from specens import generate
 
     started = time.perf_counter()
@@ -341,7 +351,7 @@ def run(args) -> int:
         shown_prompt = prompt if isinstance(model_input, str) else ""  # a chat answer is printed alone
         streamer = CompletionStreamer(ensemble.tokenizer, shown_prompt, ensemble.eos_token_id) if stream else None
         out = generate(ensemble, model_input, max_new_tokens=args.max_new_tokens, method=method, seed=args.seed,
-                       trace=args.trace, streamer=streamer)
+                       trace=args.trace, streamer=streamer, threads="auto" if args.threads is None else args.threads)
     except ValueError as e:
         raise cli_error(e) from None
     shown = out.tokens[:-1] if out.stop_reason == "eos" else out.tokens  # the summary says why it stopped
@@ -359,7 +369,7 @@ def run(args) -> int:
         "chat": not isinstance(model_input, str),
         "calls": stats.calls,
         "cost": str(stats.cost),
-        "threads": torch.get_num_threads(),
+        "threads": stats.threads,
         "seconds_total": time.perf_counter() - started,
         **describe(ensemble, method),
     }

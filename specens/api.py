@@ -21,11 +21,11 @@ from typing import Sequence
 
 import torch
 
+from specens._inputs import AUTO, is_integer, positive_int, prompt_rows, thread_count, torch_threads, uniform_streams
 from specens.distributions import Combiner
-from specens.members import Member
+from specens.members import Member, resolve_device  # noqa: F401  (resolve_device: part of this module's API)
 from specens.reference.combine import CustomCombination, WeightedEnsemble, check_mode
 from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble, dispatch
-from specens.reference.rng import UniformStream
 from specens.reference.toy import MemberLookup  # names, member(name), cheapest(): what method.check reads
 from specens.reference.toy import eos_ids
 from specens.reference.transforms import Sampling
@@ -34,41 +34,12 @@ from specens.state import PHASES, Run
 METHODS = (StandardEnsemble, NaiveSE, SpeculativeEnsemble, MixtureEnsemble)
 DTYPES = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
           torch.float64: torch.float64}
-AUTO = "auto"  # eos_token_id's default: the end-of-sequence ids the members and the tokenizer name
 
 
 def default_method(names: Sequence[str]) -> SpeculativeEnsemble:
     """The method `generate()` and `specens generate` use when none is given: SE with gamma 1 for every
     member, the cheapest member drafting first (SE-1). For members a, b: SpeculativeEnsemble({"a": 1, "b": 1})."""
     return SpeculativeEnsemble({name: 1 for name in names})
-
-
-def resolve_device(spec, *, argument: str = "device") -> torch.device:
-    """`spec` as a torch device this machine has, or a one-line ValueError naming `argument` and the fix.
-
-    resolve_device("cpu") == torch.device("cpu"); "cuda" without CUDA, "mps" off Apple silicon and
-    "foo" are refused.
-    """
-    try:
-        device = torch.device(spec)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"{argument}: {spec!r} is not a device; use cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"{argument}: {spec!r} needs CUDA, which this machine (or this build of torch) does "
-                             "not have; use cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"{argument}: {spec!r} does not exist, this machine has {torch.cuda.device_count()} "
-                             f"CUDA device(s); use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError(f"{argument}: {spec!r} needs Apple silicon and a torch build with MPS, which this machine "
-                             "does not have; use cpu")
-    elif device.type != "cpu":
-        backend = getattr(torch, device.type, None)
-        if not callable(getattr(backend, "is_available", None)) or not backend.is_available():
-            raise ValueError(f"{argument}: {spec!r} is not available on this machine; use cpu, cuda or mps")
-    return device
 
 
 def _vocabulary(tokenizer) -> dict:
@@ -188,8 +159,7 @@ class Ensemble(MemberLookup):
                 raise ValueError(f"vocab_size: the members' logit widths differ {widths}; pass the shared tokenizer "
                                  "(tokenizer=...) or vocab_size=... so padded columns can be dropped")
             vocab_size = next(iter(widths.values()))
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
-            raise ValueError(f"vocab_size: must be a positive integer, got {vocab_size!r}")
+        vocab_size = positive_int(vocab_size, "vocab_size")
         short = {k: w for k, w in widths.items() if w < vocab_size}
         if short:
             raise ValueError(f"vocab_size: members {short} produce fewer logits than the vocabulary's {vocab_size} "
@@ -217,6 +187,7 @@ class Statistics:
     verified: dict = field(default_factory=dict)
     accepted: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    threads: int = 0  # torch's thread count during the run
 
     @property
     def alpha(self) -> dict:
@@ -241,7 +212,7 @@ class Statistics:
 
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in ("emitted", "prompt_tokens", "calls", "tokens_fed", "proposed",
-                                               "verified", "accepted", "seconds")}
+                                               "verified", "accepted", "seconds", "threads")}
         out.update(cost=str(self.cost), alpha=self.alpha, tokens_per_call=self.tokens_per_call,
                    tokens_per_member_call=self.tokens_per_member_call, tokens_per_second=self.tokens_per_second)
         return out
@@ -270,85 +241,43 @@ class Generation:
         return self.stats.calls
 
 
-def _prompts(ensemble: Ensemble, prompts) -> tuple[list[list[int]], bool]:
-    """Token-id rows and whether a single prompt was given."""
-    if isinstance(prompts, torch.Tensor):
-        if prompts.dim() not in (1, 2):
-            raise ValueError(f"prompts: a tensor of token ids must be 1-D or 2-D, got shape {tuple(prompts.shape)}")
-        return (prompts.tolist(), False) if prompts.dim() == 2 else ([prompts.tolist()], True)
-    single = isinstance(prompts, str) or (isinstance(prompts, (list, tuple))
-                                          and all(isinstance(t, numbers.Integral) for t in prompts)
-                                          and len(prompts) > 0)
-    rows = [prompts] if single else list(prompts)
-    if not rows:
-        raise ValueError("prompts: give a prompt (text or token ids) or a non-empty list of them")
-    out = []
-    for row in rows:
-        if isinstance(row, str):
-            if ensemble.tokenizer is None:
-                raise ValueError("prompts: text needs a tokenizer; pass tokenizer= to Ensemble or give token ids")
-            row = ensemble.tokenizer(row)["input_ids"]
-        row = list(row)
-        if not row or not all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in row):
-            raise ValueError(f"prompts: each prompt must be a non-empty list of token ids, got {row!r}")
-        row = [int(t) for t in row]
-        bad = [t for t in row if not 0 <= t < ensemble.vocab_size]
-        if bad:
-            raise ValueError(f"prompts: token ids must lie in [0, {ensemble.vocab_size}), got {bad}")
-        out.append(row)
-    return out, single
-
-
-def _streams(rows: int, single: bool, seed, uniforms) -> list[UniformStream]:
-    """One independent uniform stream per row (FAST-4): seed + b, a list of seeds, or given uniforms."""
-    if (seed is None) == (uniforms is None):
-        raise ValueError("seed/uniforms: randomness is an input; give seed= (an int, or one per row) or "
-                         "uniforms= (floats in [0, 1), or a UniformStream; one per row for a batch)")
-    if seed is not None:
-        seeds = [seed + b for b in range(rows)] if isinstance(seed, int) and not isinstance(seed, bool) else list(seed)
-        if len(seeds) != rows or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-            raise ValueError(f"seed: give an int or a list of {rows} ints (one per row), got {seed!r}")
-        return [UniformStream(seed=s) for s in seeds]  # one stream object per row, even for equal seeds
-    sources = [uniforms] if single else list(uniforms)
-    if len(sources) != rows:
-        raise ValueError(f"uniforms: give one source per row ({rows}), got {len(sources)}")
-    streams = [s if isinstance(s, UniformStream) else UniformStream(list(s)) for s in sources]
-    if len({id(s) for s in streams}) != rows:
-        raise ValueError("uniforms: rows must not share one UniformStream (FAST-4); give one per row")
-    return streams
-
-
 def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, seed=None, uniforms=None,
-             temperature=None, top_k=None, top_p=None, streamer=None, trace: bool = False):
+             temperature=None, top_k=None, top_p=None, streamer=None, trace: bool = False, threads=AUTO):
     """Sample from the ensemble with `method`, consuming each row's uniforms in spec order. RNG-1, FAST-4, FAST-5.
 
     Args:
-        prompts: text or a list of token ids (one row), or a list of them / a 2-D tensor (a batch).
+        prompts: text, a list of token ids or a 1-D integer tensor / NumPy array (one row), or a list
+            of them / a 2-D one (a batch). Ids must be integers in [0, V).
         max_new_tokens: the most tokens a row emits (METHOD-3).
         method: `SpeculativeEnsemble(gammas, default_proposer)` (default: gamma 1 for every member,
             see `default_method`), `StandardEnsemble()`, `NaiveSE(gamma, proposer)` or `MixtureEnsemble()`.
-        seed: an int (row b uses seed + b) or one int per row (equal seeds give equal rows); or
+        seed: a non-negative int (row b uses seed + b) or one per row (equal seeds give equal rows); or
         uniforms: floats in [0, 1) or a `UniformStream` (one per row for a batch).
         temperature, top_k, top_p: this call's sampling settings, in place of the ensemble's
             `Sampling` fields (None keeps the ensemble's); same meaning as in `Sampling`.
-        streamer: receives tokens as they are emitted, as `transformers` streamers do (`TextStreamer`,
-            `TextIteratorStreamer`): `put(prompt ids (1, L))` once, `put(token (1,))` per emitted
-            token, `end()` when the row stops. A single prompt only.
+        streamer: receives tokens as they are emitted, as `transformers` streamers do
+            (`TextStreamer(tokenizer, skip_special_tokens=True)` prints the completion without the
+            EOS token's text; `TextIteratorStreamer`): `put(prompt ids (1, L))` once, `put(token (1,))`
+            per emitted token, `end()` when the row stops. A single prompt only.
         trace: also return the trace in the reference's shape (TRACE-1) and the decisions.
-    Returns: a `Generation` for a single prompt, a list of them for a batch. Rows run one after another,
-    each with fresh KV caches and its own stream.
+        threads: torch's thread count during this call, restored afterwards. 'auto' (default, as
+            `specens generate`): 1 when every member is on the CPU with under 100M parameters and
+            OMP_NUM_THREADS is unset, where more threads only wait on each other; else torch's own.
+            An int sets it (at most 4 per CPU core); None leaves torch alone.
+    Integers may be Python or NumPy integers. Returns: a `Generation` for a single prompt, a list of them
+    for a batch. Rows run one after another, each with fresh KV caches and its own stream.
     """
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
+    max_new_tokens = positive_int(max_new_tokens, "max_new_tokens")
     method = default_method(ensemble.names) if method is None else method
     if not isinstance(method, METHODS):
         raise ValueError(f"method: expected SpeculativeEnsemble(...), StandardEnsemble(), NaiveSE(...) or "
                          f"MixtureEnsemble(), got {method!r}")
     method = method.check(ensemble)
+    top_k = int(top_k) if is_integer(top_k) else top_k
     overrides = {k: v for k, v in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p)) if v is not None}
     ensemble = ensemble.with_sampling(replace(ensemble.sampling, **overrides))
-    rows, single = _prompts(ensemble, prompts)
-    streams = _streams(len(rows), single, seed, uniforms)
+    rows, single = prompt_rows(prompts, tokenizer=ensemble.tokenizer, vocab_size=ensemble.vocab_size)
+    streams = uniform_streams(len(rows), single, seed, uniforms)
     if streamer is not None and not (callable(getattr(streamer, "put", None)) and callable(getattr(streamer, "end", None))):
         raise ValueError(f"streamer: needs put(ids) and end() methods, like transformers.TextStreamer; got {streamer!r}")
     if streamer is not None and not single:
@@ -357,7 +286,7 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
         _check_context(ensemble, row, max_new_tokens, method)
     on_emit = None if streamer is None else (lambda token: streamer.put(torch.tensor([token])))  # (1,) per token
     results = []
-    with torch.inference_mode():
+    with torch.inference_mode(), torch_threads(thread_count(threads, ensemble.members)):
         for row, stream in zip(rows, streams):
             start = time.perf_counter()
             if streamer is not None:
@@ -391,7 +320,7 @@ def _result(ensemble: Ensemble, run: Run, trace: bool) -> Generation:
                        calls={k: run.calls[k] for k in names}, tokens_fed={k: run.tokens_fed[k] for k in names},
                        proposed={k: run.proposed[k] for k in names}, verified={k: run.verified[k] for k in names},
                        accepted={k: run.accepted[k] for k in names},
-                       seconds={k: run.seconds[k] for k in PHASES + ("wall",)})
+                       seconds={k: run.seconds[k] for k in PHASES + ("wall",)}, threads=torch.get_num_threads())
     stop_reason = "eos" if run.emitted and run.emitted[-1] in ensemble.eos_token_id else "max_new_tokens"
     shown = run.emitted[:-1] if stop_reason == "eos" else run.emitted  # .stop_reason says it; tokens keep the EOS
     text = ensemble.tokenizer.decode(shown) if ensemble.tokenizer is not None else None

@@ -12,10 +12,12 @@ Shapes: `N` members, `V` vocabulary. A row of logits is `(V,)`, the members' row
 from __future__ import annotations
 
 import math
+import sys
 from typing import Mapping, Sequence
 
 import torch
 
+from specens._inputs import short_number
 from specens.reference.combine import (
     ContrastiveDecoding,
     CustomCombination,
@@ -33,9 +35,24 @@ class EmptyDistribution(ValueError):
 
 
 # -- transforms (spec/02) ----------------------------------------------------------------------
+def _temperature(sampling: Sampling) -> float:
+    """T as a float64 divisor; T = 0 (greedy) uses T = 1 (TRANSFORM-1); a T beyond float64 is its largest float."""
+    if sampling.greedy:
+        return 1.0
+    try:
+        return float(sampling.temperature)
+    except OverflowError:
+        return sys.float_info.max
+
+
 def transform_logits(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
     """Temperature, then top-k, then top-p, on rows of logits; T = 0 uses T = 1. TRANSFORM-1..4.
 
+    The division by T is done in float64 whatever the dtype, as the reference does (NUM-2), so a
+    small T (1e-40, 1e-300) gives the same near-greedy rows in a float32 and a float64 ensemble
+    instead of overflowing float32; the result is then float64 (callers cast probabilities back).
+    Where even float64 overflows (T below about 1e-306 for logits near 1), the row holds +inf or NaN
+    and nothing can be drawn; `temperature_overflows` names the cause.
     One stable descending sort ranks every row (ties to the lower id, TRANSFORM-3); top-k keeps the
     first k ranks, top-p the shortest ranked prefix whose mass (accumulated in float64) reaches p, the
     first token always kept (TRANSFORM-4). Removed tokens get -inf.
@@ -43,9 +60,9 @@ def transform_logits(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
     Example: logits (2, 1, 1, 0) with top_k = 2 keep tokens 0 and 1 (the tie at 1 goes to id 1):
     (2, 1, -inf, -inf).
     """
-    temperature = 1.0 if sampling.greedy else float(sampling.temperature)
+    temperature = _temperature(sampling)
     if temperature != 1.0:
-        logits = logits / temperature  # TRANSFORM-2
+        logits = logits.double() / temperature  # TRANSFORM-2, in float64 (NUM-2)
     vocab = logits.shape[-1]
     top_k = sampling.top_k if sampling.top_k is not None and sampling.top_k < vocab else None
     top_p = None if sampling.top_p is None or sampling.top_p == 1 else float(sampling.top_p)
@@ -63,6 +80,21 @@ def transform_logits(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
     return torch.empty_like(logits).scatter_(-1, order, ranked)
 
 
+def temperature_overflows(logits: torch.Tensor, sampling: Sampling) -> bool:
+    """Whether logits / T leaves float64's range in some row: a finite logit turned +inf or NaN, or a row
+    with a finite logit left with none. TRANSFORM-2. Only asked after a draw found nothing to sample.
+
+    temperature_overflows((1, 0), T = 1e-300) is False (1e300 fits); with T = 1e-320 it is True.
+    """
+    if _temperature(sampling) == 1.0:
+        return False
+    finite = torch.isfinite(logits)
+    scaled = logits.double() / _temperature(sampling)
+    lost = finite & (torch.isnan(scaled) | torch.isposinf(scaled))
+    emptied = finite.any(dim=-1) & ~torch.isfinite(scaled).any(dim=-1)
+    return bool(lost.any() or emptied.any())
+
+
 def greedy(dist: torch.Tensor) -> torch.Tensor:
     """The one-hot at argmax of each row, ties to the lowest id. TRANSFORM-5.
 
@@ -72,8 +104,8 @@ def greedy(dist: torch.Tensor) -> torch.Tensor:
 
 
 def member_probs(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
-    """softmax of the transformed logits (before the greedy rule). TRANSFORM-1, NUM-2."""
-    return torch.softmax(transform_logits(logits, sampling), dim=-1)
+    """softmax of the transformed logits (before the greedy rule), in the dtype of `logits`. TRANSFORM-1, NUM-2."""
+    return torch.softmax(transform_logits(logits, sampling), dim=-1).to(logits.dtype)
 
 
 def proposal_distribution(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
@@ -86,6 +118,17 @@ def proposal_distribution(logits: torch.Tensor, sampling: Sampling) -> torch.Ten
 
 
 # -- combinations (spec/03) --------------------------------------------------------------------
+def _as_float(coefficient, combination) -> float:
+    """A combination's coefficient as a float, or a ValueError naming it when floats cannot hold it."""
+    try:
+        return float(coefficient)
+    except OverflowError:
+        argument, value = (("mu", combination.mu) if isinstance(combination, ContrastiveDecoding)
+                           else ("coefficients", coefficient))
+        raise ValueError(f"{argument}: {short_number(value)} is beyond floating point (about 1.8e308) and "
+                         "cannot weight logits; use a smaller value") from None
+
+
 class Combiner:
     """r from the members' raw logits, for one combination, mode and sampling. COMBINE-1..7.
 
@@ -110,7 +153,7 @@ class Combiner:
                              f"CustomCombination, got {type(combination).__name__}")
         self.coefficients = None
         if coefficients is not None:
-            values = [float(coefficients.get(k, 0)) for k in self.names]
+            values = [_as_float(coefficients.get(k, 0), combination) for k in self.names]
             self.coefficients = torch.tensor(values, device=device, dtype=dtype)  # (N,)
             nonzero = [i for i, a in enumerate(values) if a != 0]
             self._used = torch.tensor(nonzero, device=device, dtype=torch.long)  # (N',) rows a_k != 0 reads
@@ -126,7 +169,7 @@ class Combiner:
         """
         rows = logits.index_select(0, self._used)  # (N', V)
         excluded = torch.isneginf(rows)  # (N', V)
-        total = self._used_coefficients @ rows.masked_fill(excluded, 0.0)  # (V,)
+        total = self._used_coefficients.to(rows.dtype) @ rows.masked_fill(excluded, 0.0)  # (V,)
         return total.masked_fill_(excluded.any(dim=0), NEG_INF)
 
     def _custom(self, vectors: torch.Tensor, kind: str) -> torch.Tensor:
@@ -165,9 +208,15 @@ class Combiner:
         if self.mode == "logits":
             transformed = transform_logits(logits, self.sampling)  # (N, V)
             mixed = self._custom(transformed, "logits") if custom else self.linear_logits(transformed)
-            return torch.softmax(mixed, dim=-1)
-        raw = self._custom(logits, "logits") if custom else self.linear_logits(logits)  # (V,)
-        return member_probs(raw, self.sampling)
+            return torch.softmax(mixed, dim=-1).to(logits.dtype)
+        return member_probs(self.raw(logits), self.sampling)
+
+    def raw(self, logits: torch.Tensor) -> torch.Tensor:
+        """Mode 'raw-logits': the combination of the raw logits, before the sampling transform. COMBINE-5.
+
+        Args: logits (N, V). Returns (V,).
+        """
+        return self._custom(logits, "logits") if self.coefficients is None else self.linear_logits(logits)
 
     def target(self, logits: torch.Tensor) -> torch.Tensor:
         """r, the law of every emitted token; at T = 0 the one-hot of argmax r (computed at T = 1). COMBINE-7."""

@@ -9,7 +9,9 @@ model sharded with `device_map` works as a plain member.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import numbers
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,12 +20,58 @@ import torch
 from specens.reference.numbers import as_fraction
 
 
+def resolve_device(spec, *, argument: str = "device") -> torch.device:
+    """`spec` as a torch device this machine has, or a one-line ValueError naming `argument` and the fix.
+
+    resolve_device("cpu") == torch.device("cpu"); "cuda" without CUDA, "mps" off Apple silicon and
+    "foo" are refused.
+    """
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{argument}: {spec!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{argument}: {spec!r} needs CUDA, which this machine (or this build of torch) does "
+                             "not have; use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{argument}: {spec!r} does not exist, this machine has {torch.cuda.device_count()} "
+                             f"CUDA device(s); use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{argument}: {spec!r} needs Apple silicon and a torch build with MPS, which this machine "
+                             "does not have; use cpu")
+    elif device.type != "cpu":
+        backend = getattr(torch, device.type, None)
+        if not callable(getattr(backend, "is_available", None)) or not backend.is_available():
+            raise ValueError(f"{argument}: {spec!r} is not available on this machine; use cpu, cuda or mps")
+    return device
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Within the block, transformers shows no progress bars and logs errors only ("Loading weights",
+    "Token indices sequence length is longer than..."): specens says what matters itself. The
+    caller's verbosity and progress-bar setting are restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _context_length(model) -> int | None:
     config = getattr(model, "config", None)
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
         value = getattr(config, key, None) if config is not None else None
-        if isinstance(value, int) and value > 0:
-            return value
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0:
+            return int(value)
     return None
 
 
@@ -60,7 +108,8 @@ def _check_safetensors_folder(path: Path) -> None:
         raise ValueError(f"model: {str(path)!r} holds pickle weights only ({pickled[0]}); specens loads safetensors "
                          "or GGUF, never pickle, which can run code. If you trust the file, convert it once with "
                          "transformers: AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(NEW_DIR) writes "
-                         "model.safetensors; pass NEW_DIR")
+                         "model.safetensors and AutoTokenizer.from_pretrained(DIR).save_pretrained(NEW_DIR) its "
+                         "tokenizer; pass NEW_DIR")
     raise ValueError(f"model: {str(path)!r} holds no model.safetensors and no .gguf file; pass a folder saved by "
                      "transformers' save_pretrained, or a GGUF file")
 
@@ -92,8 +141,11 @@ class Member:
         if self.cost <= 0:
             raise ValueError(f"cost of member {name!r}: must be positive, got {cost}")
         self.max_length = max_length if max_length is not None else _context_length(model)
-        if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 1):
-            raise ValueError(f"max_length: must be a positive integer or None, got {max_length!r}")
+        if self.max_length is not None:
+            if (isinstance(self.max_length, bool) or not isinstance(self.max_length, numbers.Integral)
+                    or self.max_length < 1):
+                raise ValueError(f"max_length: must be a positive integer or None, got {max_length!r}")
+            self.max_length = int(self.max_length)
         self.logit_width = _logit_width(model)
         parameters = inspect.signature(model.forward).parameters
         self._cache_keyword = "cache" if "cache" in parameters else "past_key_values"
@@ -123,6 +175,8 @@ class Member:
 
         from specens import gguf
 
+        if device is not None:
+            device = resolve_device(device)  # before loading: one line, not torch's traceback
         path = Path(path)
         gguf_file = gguf.find_gguf(path)
         if gguf_file is None:
@@ -132,16 +186,17 @@ class Member:
             kwargs["dtype"] = dtype
         if device_map is not None:
             kwargs["device_map"] = device_map
-        if gguf_file is not None and cache_dir is False:
-            model, tokenizer = gguf.load_gguf(gguf_file, **kwargs)
-        else:
-            folder = gguf.convert_gguf(gguf_file, cache_dir=cache_dir) if gguf_file is not None else path
-            model = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, **kwargs)
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True,
-                                                          trust_remote_code=trust_remote_code)
-            except (OSError, ValueError, TypeError):
-                tokenizer = None
+        with quiet_transformers():
+            if gguf_file is not None and cache_dir is False:
+                model, tokenizer = gguf.load_gguf(gguf_file, **kwargs)
+            else:
+                folder = gguf.convert_gguf(gguf_file, cache_dir=cache_dir) if gguf_file is not None else path
+                model = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, **kwargs)
+                try:
+                    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True,
+                                                              trust_remote_code=trust_remote_code)
+                except (OSError, ValueError, TypeError):
+                    tokenizer = None
         if device is not None and device_map is None:
             model = model.to(device)
         default_name = gguf_file.stem if gguf_file is not None else path.name

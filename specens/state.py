@@ -19,7 +19,10 @@ from fractions import Fraction
 
 import torch
 
-from specens.distributions import EmptyDistribution, accept, proposal_distribution, residual, sample
+from specens._inputs import short_number
+from specens.distributions import (EmptyDistribution, accept, proposal_distribution, residual, sample,
+                                   temperature_overflows)
+from specens.reference.combine import ContrastiveDecoding
 from specens.reference.rng import sample as exact_sample
 
 PHASES = ("prefill", "propose", "score", "verify")
@@ -158,7 +161,9 @@ class Run:
         return self.ensemble.combiner.target(torch.stack(rows))  # (N, V) -> (V,)
 
     def explain_empty(self, position: int, names) -> ValueError:
-        """Name the cause of a distribution with nothing to sample (TRANSFORM-1 or COMBINE-6)."""
+        """Name the cause of a distribution with nothing to sample: a member's row (TRANSFORM-1), a
+        combination or a temperature beyond floating point (COMBINE-5, TRANSFORM-2), or COMBINE-6."""
+        rows = [self.held[name][position] for name in names if position in self.held[name]]
         for name in names:
             row = self.held[name].get(position)
             if row is not None and bool(torch.isnan(row).any() or torch.isposinf(row).any()):
@@ -167,8 +172,25 @@ class Run:
             if row is not None and bool(torch.isneginf(row).all()):
                 return ValueError(f"member {name!r}: every logit is -inf at position {position}; at least one token "
                                   "must be possible (TRANSFORM-1)")
+        ensemble = self.ensemble
+        if ensemble.mode == "raw-logits" and len(rows) == len(self.names) > 1:  # r transforms the combined row
+            raw = ensemble.combiner.raw(torch.stack(rows))  # (V,)
+            if bool(torch.isnan(raw).any() or torch.isposinf(raw).any()):
+                argument, fix = (("mu", "a smaller mu") if isinstance(ensemble.combination, ContrastiveDecoding)
+                                 else ("combination", "smaller coefficients"))
+                return ValueError(f"{argument}: the combined logits overflow floating point (+inf or NaN) at position "
+                                  f"{position}; use {fix}")
+            rows = [raw]
+        if any(temperature_overflows(row, ensemble.sampling) for row in rows):
+            return ValueError(f"temperature: {short_number(ensemble.sampling.temperature)} is so small that logits / "
+                              "temperature overflow float64; use temperature 0 (greedy decoding, which is what so "
+                              "small a temperature amounts to) or a larger one")
+        fixes = ["loosen top_k/top_p"]
+        if 0 < ensemble.sampling.temperature < 1:
+            fixes.append("raise the temperature (a small one leaves each member few possible tokens)")
+        fixes.append("use mode 'raw-logits'" if ensemble.mode != "raw-logits" else "use another combination")
         return ValueError("combination: every token is ruled out (-inf) by some member, so r is empty (COMBINE-6); "
-                          "loosen top_k/top_p or use mode 'probs' or 'raw-logits'")
+                          + ", ".join(fixes[:-1]) + " or " + fixes[-1])
 
     # -- the verbs the methods are written in -----------------------------------------------
     def emit(self, token: int, rule: str):

@@ -128,6 +128,17 @@ def test_generate_contrastive_decoding_greedy_runs(capsys):
     (["--max-new-tokens", "600"], "--max-new-tokens: 600 new tokens after a prompt of 4 tokens exceed the context of "
                                   "member 'pylib' (512 tokens); lower it to 508 or shorten the prompt"),
     (["--max-new-tokens", "0"], "--max-new-tokens"),
+    (["--method", "mixture", "--combination", "cd"], "--method mixture: is exact only for a weighted ensemble in mode "
+                                                     "probs, got --combination cd in mode raw-logits; use --combination "
+                                                     "we --mode probs"),
+    (["--top-k", "0"], "--top-k: must be a positive integer, got 0; omit --top-k to keep every token"),
+    (["--top-p", "0"], "--top-p: must lie in (0, 1], got 0; omit --top-p for no nucleus cut"),
+    (["--device", ""], "--device: '' is not a device"),
+    (["--mu", "1e400"], "--mu: 1e+400 is beyond floating point"),
+    (["--threads", "100000"], "--threads: must be a positive number of threads, at most"),
+    (["--seed", "-1"], "--seed: must be a non-negative integer"),
+    (["--temperature", "1e-320"], "--temperature: 1e-320 is so small that logits / temperature overflow float64; "
+                                  "use temperature 0"),
 ])
 def test_generate_rejects_bad_options_with_a_clear_error(capsys, args, message):
     """Bad input: exit code 2 and an error naming the option, never a traceback."""
@@ -164,7 +175,7 @@ def test_generate_names_cli_flags_for_members_without_a_shared_tokenizer(capsys,
 
     tiny_causal_lm("llama", 12, seed=0).save_pretrained(tmp_path / "bare")
     code, out, err = run_cli(capsys, "x", "--members", str(tmp_path / "bare"))
-    assert code == 2 and "--members:" in err and "hold no tokenizer files" in err
+    assert code == 2 and "--members:" in err and "holds no tokenizer files" in err
     assert "tokenizer=" not in err and "vocab_size=" not in err and "Ensemble" not in err, err
     tiny_tokenizer(12).save_pretrained(tmp_path / "bare")  # now a tokenizer, but not the bundled one
     code, out, err = run_cli(capsys, "t1", "--members", f"pylib,{tmp_path / 'bare'}")
@@ -203,7 +214,7 @@ def test_generate_reads_the_prompt_from_a_file_or_standard_input_exactly(capsys,
     from_stdin = run_cli(capsys, "-", "--max-new-tokens", "5", "--json")
     results = [json.loads(r[1]) for r in (want, from_file, from_stdin)]
     assert all(r["prompt"] == text and r["token_ids"] == results[0]["token_ids"] for r in results)
-    for args, message in ((["x", "--prompt-file", "p"], "prompt: give the text"), ([], "prompt: give the text"),
+    for args, message in ((["x", "--prompt-file", "p"], "prompt: give the text"), ([], "prompt: no prompt given"),
                           (["--prompt-file", str(tmp_path / "missing")], "--prompt-file: cannot read")):
         code, out, err = run_cli(capsys, *args)
         assert code == 2 and message in err and "Traceback" not in err, err
@@ -230,6 +241,13 @@ def test_generate_summary_names_method_combination_threads_and_every_member(caps
     code, out, err = run_cli(capsys, "import os", "--max-new-tokens", "4", "--threads", "2", "--device", "cpu")
     assert code == 0 and "on 2 thread(s)" in err
     torch.set_num_threads(1)
+
+
+def test_generate_summary_shows_huge_and_tiny_weights_and_costs_as_short_numbers(capsys):
+    """--weights 1e400,1 is WE 1, 1e-400 (not a 400-digit fraction); --costs 1e-400,1 is not shown as cost 0."""
+    code, out, err = run_cli(capsys, "x", "--max-new-tokens", "2", "--weights", "1e400,1", "--costs", "1e-400,1")
+    assert code == 0 and "over WE pylib 1, pytests 1e-400, mode probs]" in err, err
+    assert "pylib (1.33M parameters, cost 1e-400)" in err, err
 
 
 def test_trace_says_who_proposed_and_who_verified_each_token(capsys):
