@@ -264,7 +264,7 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
             `specens generate`): 1 when every member is on the CPU with under 100M parameters and
             OMP_NUM_THREADS is unset, where more threads only wait on each other; else torch's own.
             An int sets it (at most 4 per CPU core); None leaves torch alone.
-    Integers may be Python or NumPy integers. Returns: a `Generation` for a single prompt, a list of them
+    seed, max_new_tokens, top_k, threads and prompt ids may be NumPy integers. Returns: a `Generation` for a single prompt, a list of them
     for a batch. Rows run one after another, each with fresh KV caches and its own stream.
     """
     max_new_tokens = positive_int(max_new_tokens, "max_new_tokens")
