@@ -1,4 +1,11 @@
-"""Speed-up of every method over the standard ensemble on the bundled model family (the paper's table).
+"""Speed-up of every method over the standard ensemble, on the real pair or the bundled family (the paper's table).
+
+`--models real` (SmolLM2-135M-Instruct as the expert, its 2-layer drafter as the amateur / proposer,
+chat prompts held out of the drafter's training): contrastive decoding greedy and sampled, a weighted
+ensemble with the mixture ensemble, and the expert alone (WE weights 0 : 1, so r is the expert's
+distribution and SE is plain speculative decoding with the drafter) beside transformers'
+`generate(assistant_model=drafter)` on the same prompts. `--models family` (the default): the bundled
+stdlib family.
 
 Settings mirror the paper's experiments (Fu et al., arXiv 2502.01662) at toy scale: a weighted ensemble of two
 same-size members, of three, and contrastive decoding of the small member (amateur) with a large one
@@ -26,6 +33,11 @@ from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, Nai
 from specens import bundled_model_path
 from specens.members import set_parameter_costs
 
+REAL_PROMPTS = ["Write a Python function that returns the median of a list.",
+                "Write a Python function that checks whether a string is a palindrome.",
+                "Write a Python function that merges two sorted lists into one sorted list.",
+                "Explain what a Python generator is, with a short example.",
+                "What is the difference between a list and a tuple in Python?"]
 PROMPTS = ["def median(data):\n", "def bisect_left(a, x, lo=0, hi=None):\n", "def heappush(heap, item):\n",
            "def dedent(text):\n", "class Fraction(numbers.Rational):\n"]
 
@@ -48,7 +60,24 @@ def settings():
                                       SpeculativeEnsemble({"pytiny": 5, "pylib": 1})]
 
 
+def real_settings():
+    """name -> (members, combination, sampling, methods) on SmolLM2 and its drafter."""
+    pair = ["smollm2-drafter", "smollm2"]
+    d, e = pair
+    for t in (0, 1):
+        yield f"CD mu 0.1 drafter/smollm2 T={t}", pair, ContrastiveDecoding(expert=e, amateur=d, mu="1/10"), \
+            Sampling(temperature=t), [StandardEnsemble(), NaiveSE(gamma=4, proposer=d), SpeculativeEnsemble({d: 1, e: 1}),
+                                      SpeculativeEnsemble({d: 3, e: 1}), SpeculativeEnsemble({d: 5, e: 1})]
+    yield "WE 1/2 drafter+smollm2 T=1", pair, WeightedEnsemble({d: "1/2", e: "1/2"}), Sampling(), [
+        StandardEnsemble(), SpeculativeEnsemble({d: 1, e: 1}), SpeculativeEnsemble({d: 3, e: 1}), MixtureEnsemble()]
+    for t in (0, 1):
+        yield f"expert alone (WE 0:1) T={t}", pair, WeightedEnsemble({d: 0, e: 1}), Sampling(temperature=t), [
+            "expert", NaiveSE(gamma=3, proposer=d), NaiveSE(gamma=5, proposer=d), "assisted"]
+
+
 def label(method) -> str:
+    if method in ("assisted", "expert"):
+        return {"assisted": "transformers assisted", "expert": "transformers expert only"}[method]
     if isinstance(method, NaiveSE):
         return f"naive SE g={method.gamma} ({method.proposer})"
     if isinstance(method, SpeculativeEnsemble):
@@ -56,22 +85,54 @@ def label(method) -> str:
     return {"standard": "standard", "mixture": "mixture"}[method.name]
 
 
-def run_setting(members, names, combination, sampling, methods, tokens, repeats, seed):
+def hf_generate(members, names, prompts, sampling, tokens, seed, *, assistant: bool):
+    """transformers' generate of the expert (the last member), with the drafter as its assistant
+    (transformers' speculative decoding) or alone; every row runs to `tokens` new tokens."""
+    drafter, expert = (members[n].model for n in names)
+    outs = []
+    for i, ids in enumerate(prompts):
+        torch.manual_seed(seed + i)
+        kwargs = dict(do_sample=True, temperature=float(sampling.temperature), top_k=0) if sampling.temperature \
+            else dict(do_sample=False)
+        extra = {"assistant_model": drafter} if assistant else {}
+        seq = expert.generate(torch.tensor([ids]), **extra, max_new_tokens=tokens,
+                              min_new_tokens=tokens, eos_token_id=None, pad_token_id=0, **kwargs)
+        outs.append(seq.shape[1] - len(ids))
+    return outs
+
+
+def run_setting(members, names, combination, sampling, methods, tokens, repeats, seed, texts=PROMPTS, chat=False):
     chosen = [members[n] for n in names]
-    tok = chosen[0].tokenizer
+    tok = chosen[-1].tokenizer
     ensemble = Ensemble(chosen, combination, sampling=sampling, tokenizer=tok, eos_token_id=None)
-    prompts = [tok(p)["input_ids"] for p in PROMPTS]
+    if chat:
+        from specens._cli_generate import chat_prompt
+
+        prompts = [chat_prompt(tok, p, True) for p in texts]
+    else:
+        prompts = [tok(p)["input_ids"] for p in texts]
     times = {label(m): [] for m in methods}
     stats = {label(m): None for m in methods}
     for rep in range(repeats):
         for m in methods:  # interleaved: every method sees the same load within a repeat
             start = time.perf_counter()
-            outs = generate(ensemble, prompts, max_new_tokens=tokens, method=m, seed=seed + 100 * rep)
-            times[label(m)].append(sum(len(o.tokens) for o in outs) / (time.perf_counter() - start))
-            if rep == 0:
-                stats[label(m)] = outs
+            if m in ("assisted", "expert"):
+                emitted = sum(hf_generate(members, names, prompts, sampling, tokens, seed + 100 * rep,
+                                          assistant=m == "assisted"))
+            else:
+                outs = generate(ensemble, prompts, max_new_tokens=tokens, method=m, seed=seed + 100 * rep)
+                emitted = sum(len(o.tokens) for o in outs)
+                if rep == 0:
+                    stats[label(m)] = outs
+            times[label(m)].append(emitted / (time.perf_counter() - start))
     rows, std = [], None
     for m in methods:
+        if m in ("assisted", "expert"):
+            tps = statistics.median(times[label(m)])
+            std = std or (tps, None)
+            rows.append({"method": label(m), "tokens_per_s": tps, "speedup": tps / std[0], "cost_speedup": None,
+                         "forwards_per_token": None, "alpha": {}, "runs_tokens_per_s": times[label(m)]})
+            continue
         outs = stats[label(m)]
         emitted = sum(o.stats.emitted for o in outs)
         cost = sum(o.stats.cost for o in outs) / emitted
@@ -81,7 +142,7 @@ def run_setting(members, names, combination, sampling, methods, tokens, repeats,
         alpha = {k: round(accepted[k] / verified[k], 3) for k in names if verified[k]}
         tps = statistics.median(times[label(m)])
         std = std or (tps, cost)
-        rows.append({"method": label(m), "tokens_per_s": tps, "speedup": tps / std[0], "cost_speedup": float(std[1] / cost),
+        rows.append({"method": label(m), "tokens_per_s": tps, "speedup": tps / std[0], "cost_speedup": float(std[1] / cost) if std[1] is not None else None,
                      "forwards_per_token": forwards, "alpha": alpha, "runs_tokens_per_s": times[label(m)]})
     return rows
 
@@ -93,31 +154,38 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: steadier timings)")
+    parser.add_argument("--models", choices=("family", "real"), default="family",
+                        help="family: the bundled stdlib models; real: SmolLM2-135M-Instruct and its drafter")
+    parser.add_argument("--prompts", type=int, help="use the first N prompts (default all 5)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    names = ("pylib", "pytests", "pygui", "pytiny")
+    names = ("smollm2-drafter", "smollm2") if args.models == "real" else ("pylib", "pytests", "pygui", "pytiny")
     members = {n: Member.from_pretrained(bundled_model_path(n), name=n, device=args.device) for n in names}
+    texts = (REAL_PROMPTS if args.models == "real" else PROMPTS)[:args.prompts]
     set_parameter_costs(list(members.values()))
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
-    results = {"device": device, "tokens": args.tokens, "repeats": args.repeats, "prompts": len(PROMPTS),
+    results = {"device": device, "tokens": args.tokens, "repeats": args.repeats, "prompts": len(texts),
                "costs": {n: str(m.cost) for n, m in members.items()}, "settings": {}}
-    for name, chosen, combination, sampling, methods in settings():
+    for name, chosen, combination, sampling, methods in (real_settings() if args.models == "real" else settings()):
         results["settings"][name] = run_setting(members, chosen, combination, sampling, methods, args.tokens,
-                                                args.repeats, args.seed)
+                                                args.repeats, args.seed, texts=texts, chat=args.models == "real")
+        if not args.json:
+            print(f"  done: {name}", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
-    print(f"device: {device}; {len(PROMPTS)} held-out prompts x {args.tokens} tokens, median of {args.repeats} "
+    print(f"device: {device}; {len(texts)} held-out prompts x {args.tokens} tokens, median of {args.repeats} "
           f"interleaved repeats; costs {results['costs']}\n")
     print(f"{'setting':28} {'method':24} {'tok/s':>7} {'speed-up':>8} {'cost model':>10} {'fwd/tok':>7}  alpha")
     for name, rows in results["settings"].items():
         for r in rows:
-            print(f"{name:28} {r['method']:24} {r['tokens_per_s']:7.1f} {r['speedup']:7.2f}x {r['cost_speedup']:9.2f}x "
-                  f"{r['forwards_per_token']:7.2f}  {r['alpha']}")
+            cost = f"{r['cost_speedup']:9.2f}x" if r["cost_speedup"] is not None else f"{'-':>10}"
+            fwd = f"{r['forwards_per_token']:7.2f}" if r["forwards_per_token"] is not None else f"{'-':>7}"
+            print(f"{name:32} {r['method']:24} {r['tokens_per_s']:7.1f} {r['speedup']:7.2f}x {cost} {fwd}  {r['alpha']}")
     return 0
 
 

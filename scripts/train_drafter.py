@@ -214,8 +214,23 @@ def make_drafter(teacher, shared: int, new: int) -> LlamaForCausalLM:
     return drafter
 
 
-def loss_of(drafter, batch) -> torch.Tensor:
-    """Mean over target positions of -sum_j p_teacher(j) log p_drafter(j) on the teacher's top-k."""
+@torch.inference_mode()
+def add_hidden_targets(teacher, examples) -> None:
+    """SmolLM2's last hidden state (after its final norm: what its head reads) at every target row, float16."""
+    for e in examples:
+        if "hidden" not in e:
+            hidden = teacher.model(input_ids=torch.tensor([e["ids"]])).last_hidden_state[0]  # (L, 576)
+            e["hidden"] = hidden[e["row0"]:e["row0"] + e["idx"].shape[0]].to(torch.float16)
+
+
+def loss_of(drafter, batch, *, ce_rows: int, ce_weight: float, gen: torch.Generator) -> torch.Tensor:
+    """Feature loss plus a token loss on a few rows.
+
+    Feature: mean squared distance between the drafter's last hidden state and SmolLM2's, per
+    dimension, at every target row (the head is shared, so equal hidden states give equal
+    distributions; this signal costs no pass through the 49,152-row head). Token: cross-entropy
+    against SmolLM2's top-k probabilities on `ce_rows` random target rows, weighted by `ce_weight`.
+    """
     width = max(len(e["ids"]) for e in batch)
     ids = torch.zeros(len(batch), width, dtype=torch.long)
     mask = torch.zeros(len(batch), width, dtype=torch.long)
@@ -224,10 +239,14 @@ def loss_of(drafter, batch) -> torch.Tensor:
         mask[b, :len(e["ids"])] = 1
     hidden = drafter.model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, L, 576)
     rows = torch.cat([hidden[b, e["row0"]:e["row0"] + e["idx"].shape[0]] for b, e in enumerate(batch)])  # (n, 576)
-    logp = torch.log_softmax(drafter.lm_head(rows).float(), dim=-1)  # (n, V): the head only where there are targets
-    idx = torch.cat([e["idx"] for e in batch]).long()  # (n, k)
-    probs = torch.cat([e["probs"] for e in batch]).float()  # (n, k)
-    return -(logp.gather(1, idx) * probs).sum() / rows.shape[0]
+    target = torch.cat([e["hidden"] for e in batch]).float()  # (n, 576)
+    feature = ((rows - target) ** 2).mean()
+    pick = torch.randperm(rows.shape[0], generator=gen)[:ce_rows]  # (m,)
+    logp = torch.log_softmax(drafter.lm_head(rows[pick]).float(), dim=-1)  # (m, V)
+    idx = torch.cat([e["idx"] for e in batch]).long()[pick]  # (m, k)
+    probs = torch.cat([e["probs"] for e in batch]).float()[pick]  # (m, k)
+    token = -(logp.gather(1, idx) * probs).sum() / max(1, pick.shape[0])
+    return feature + ce_weight * token, feature.detach(), token.detach()
 
 
 @torch.inference_mode()
@@ -263,6 +282,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--shared-layers", type=int, default=6, help="SmolLM2 layers reused frozen (default 6)")
     ap.add_argument("--new-layers", type=int, default=1, help="trained layers after them (default 1)")
+    ap.add_argument("--ce-rows", type=int, default=64, help="rows per batch with the token loss (default 64)")
+    ap.add_argument("--ce-weight", type=float, default=0.1, help="weight of the token loss (default 0.1)")
     ap.add_argument("--data", type=Path, help="keep SmolLM2's targets in this file and reuse them when it exists")
     ap.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
     args = ap.parse_args(argv)
@@ -294,8 +315,9 @@ def main(argv=None) -> int:
         rng.shuffle(texts)
         examples += teacher_on_text(teacher, tokenizer, texts, seq_len=256, top_k=args.top_k,
                                     deadline=time.time() + 60 * args.text_minutes)
-        if args.data is not None:
-            torch.save((examples, n_answers), args.data)
+    add_hidden_targets(teacher, examples)
+    if args.data is not None:
+        torch.save((examples, n_answers), args.data)
     targets = sum(e["idx"].shape[0] for e in examples)
     log(f"targets: {n_answers} answers + {len(examples) - n_answers} source windows, {targets} positions")
 
@@ -308,6 +330,7 @@ def main(argv=None) -> int:
     log(f"acceptance before training: {before}")
 
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(SEED)
     drafter.train()
     deadline, step, seen, t_train = time.time() + 60 * args.train_minutes, 0, 0, time.time()
     losses = []
@@ -321,16 +344,18 @@ def main(argv=None) -> int:
             for g in opt.param_groups:  # linear warm-up over 3% of the time, then cosine to 10%
                 g["lr"] = args.lr * min(1.0, frac / 0.03) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1))))
             batch = [examples[i] for i in order[s:s + args.batch]]
-            loss = loss_of(drafter, batch)
+            loss, feature, token = loss_of(drafter, batch, ce_rows=args.ce_rows, ce_weight=args.ce_weight, gen=gen)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
             step += 1
             seen += sum(e["idx"].shape[0] for e in batch)
-            losses.append(float(loss.detach()))
-            if step % 20 == 0:
-                log(f"  step {step} loss {sum(losses[-20:]) / 20:.3f} ({seen} target positions)")
+            losses.append((float(feature), float(token)))
+            if step % 50 == 0:
+                recent = losses[-50:]
+                log(f"  step {step} feature loss {sum(f for f, _ in recent) / len(recent):.4f}, token loss "
+                    f"{sum(t for _, t in recent) / len(recent):.3f} nats ({seen} target positions)")
     drafter.eval()
     after = {k: acceptance(drafter, teacher, tokenizer, v, max_new=args.max_new_tokens, seed=SEED + 1, eos=eos)
              for k, v in eval_sets.items()}
@@ -341,7 +366,9 @@ def main(argv=None) -> int:
         "shared_parameters": sum(p.numel() for p in drafter.parameters() if not p.requires_grad), "steps": step, "target_positions_seen": seen,
         "answers": n_answers, "source_windows": len(examples) - n_answers, "target_positions": targets,
         "top_k": args.top_k, "lr": args.lr, "batch": args.batch, "max_new_tokens": args.max_new_tokens,
-        "final_loss": sum(losses[-50:]) / max(1, len(losses[-50:])),
+        "final_feature_loss": sum(f for f, _ in losses[-50:]) / max(1, len(losses[-50:])),
+        "final_token_loss": sum(t for _, t in losses[-50:]) / max(1, len(losses[-50:])),
+        "ce_rows": args.ce_rows, "ce_weight": args.ce_weight,
         "acceptance_before": {k: {"alpha": a, "positions": n} for k, (a, n) in before.items()},
         "acceptance_T1": {k: {"alpha": a, "positions": n} for k, (a, n) in after.items()},
         "held_out_prompts": eval_sets, "held_out_modules": list(HELD_OUT_MODULES),

@@ -72,7 +72,8 @@ load time by `specens.drafter.drafter_path()`); this folder holds only its own
 {r['new_parameters']:,} parameters in float16.
 
 - Architecture: SmolLM2's (Llama, hidden 576, 9 heads, 3 key-value heads, MLP 1536) with 2 layers,
-  initialised from SmolLM2's layers {r['layers_from']} and its final norm.
+  SmolLM2's first {r['shared_layers']} layers (frozen, taken from the installed file) then {r['new_layers']}
+  trained layer(s) initialised from SmolLM2's next layer(s), SmolLM2's final norm (trained) and head.
 - Data: SmolLM2's own answers at temperature 1 to {r['answers']} chat prompts built from the Python
   standard library (write a function from a docstring's first line; explain a class), plus
   {r['source_windows']} windows of 256 tokens of stdlib source; targets are SmolLM2's top-{r['top_k']}
@@ -81,7 +82,8 @@ load time by `specens.drafter.drafter_path()`); this folder holds only its own
 - Training: cross-entropy against the renormalised top-{r['top_k']} targets, AdamW, lr {r['lr']},
   batch {r['batch']} sequences, {r['steps']} steps ({r['target_positions_seen']:,} target positions),
   seed {r['seed']}, {r['threads']} CPU threads, torch {r['torch']}; {r['minutes']:.1f} minutes in all;
-  final training loss {r['final_loss']:.3f} nats.
+  final feature loss {r['final_feature_loss']:.4f} (mean squared error per dimension of the last
+  hidden state), token loss {r['final_token_loss']:.3f} nats (weight {r['ce_weight']}, {r['ce_rows']} rows a batch).
 - Acceptance at T = 1 against SmolLM2-135M-Instruct (mean over positions of 1 - TV(p_drafter, p_SmolLM2)
   along SmolLM2's own sampled answers, up to {r['max_new_tokens']} tokens, to held-out prompts):
 
