@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .numbers import Dist, as_fraction, lift, normalise, softmax
+from .numbers import Dist, as_float, as_fraction, lift, normalise, softmax
 from .transforms import Sampling, Scores, greedy, transform
 
 MODES = ("probs", "logits", "raw-logits")
@@ -103,6 +103,7 @@ class ContrastiveDecoding:
         mu = as_fraction(self.mu, name="mu")
         if mu < 0:
             raise ValueError(f"mu: must be >= 0, got {self.mu}")
+        as_float(mu, name="mu")  # it multiplies float64 logits (NUM-1)
         object.__setattr__(self, "mu", mu)
 
     @property
@@ -128,9 +129,16 @@ class LinearLogits:
     def __post_init__(self):
         if not self.coefficients:
             raise ValueError("coefficients: give at least one member coefficient")
-        object.__setattr__(
-            self, "coefficients", {str(k): as_fraction(a, name=f"coefficients[{k!r}]") for k, a in self.coefficients.items()}
-        )
+        if not isinstance(self.coefficients, Mapping):
+            raise ValueError(f"coefficients: give one coefficient per member name, e.g. {{'a': 1, 'b': -1}}; "
+                             f"got {self.coefficients!r}")
+        exact = {str(k): as_fraction(a, name=f"coefficients[{k!r}]") for k, a in self.coefficients.items()}
+        for k, a in exact.items():
+            as_float(a, name=f"coefficients[{k!r}]")  # they multiply float64 logits (NUM-1)
+        if all(a == 0 for a in exact.values()):
+            raise ValueError(f"coefficients: at least one must be non-zero (all zero ignores every member), "
+                             f"got {dict((k, str(a)) for k, a in exact.items())}")
+        object.__setattr__(self, "coefficients", exact)
 
     @property
     def members(self) -> tuple[str, ...]:

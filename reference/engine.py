@@ -91,23 +91,35 @@ def exact_output_pmf(ensemble: Ensemble, method: Method, max_new_tokens: int) ->
     return ExactResult(dict(pmf), dict(cost_pmf), runs)
 
 
-def exact_ensemble_pmf(ensemble: Ensemble, max_new_tokens: int) -> dict:
+ENUMERATION_LIMIT = 1_000_000  # ENGINE-2: prefixes exact_ensemble_pmf visits before it gives up (read at each call)
+
+
+def exact_ensemble_pmf(ensemble: Ensemble, max_new_tokens: int, *, limit: int | None = None) -> dict:
     """P(y) = prod_i r(y_i | prompt, y_<i), sequences ending at an EOS id or max_new_tokens. ENGINE-2, METHOD-3.
 
-    Computed by recursion over prefixes, independently of any sampler.
+    Computed over prefixes with an explicit stack (depth-first, tokens in increasing order; no
+    recursion, so a greedy toy of 1,500 tokens is fine), independently of any sampler. Raises
+    ValueError naming max_new_tokens once more than `limit` prefixes would be visited: a sampled toy
+    over V = 2 tokens has up to 2^40 sequences of 40 tokens. For V = 2, r = (1/2, 1/2) at every
+    position and max_new_tokens 2: {(0, 0): 1/4, (0, 1): 1/4, (1, 0): 1/4, (1, 1): 1/4}.
     """
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
+    limit = ENUMERATION_LIMIT if limit is None else limit
     out: dict = {}
-
-    def extend(prefix: tuple, p: Fraction):
+    stack = [((), Fraction(1))]
+    visited = 0
+    while stack:
+        prefix, p = stack.pop()
+        visited += 1
+        if visited > limit:
+            raise ValueError(
+                f"max_new_tokens: the exact law of {max_new_tokens} tokens has more than {limit:,} prefixes to "
+                f"enumerate (up to {ensemble.vocab_size}^{max_new_tokens} sequences); use a smaller "
+                "max_new_tokens (specens check: --length) or a toy with fewer possible tokens")
         if len(prefix) == max_new_tokens or (prefix and ensemble.is_eos(prefix[-1])):
             out[prefix] = p
-            return
+            continue
         r = ensemble.target(ensemble.prompt + prefix)
-        for x, r_x in enumerate(r):
-            if r_x > 0:
-                extend(prefix + (x,), p * r_x)
-
-    extend((), Fraction(1))
+        stack.extend((prefix + (x,), p * r_x) for x, r_x in reversed(list(enumerate(r))) if r_x > 0)
     return out

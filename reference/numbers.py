@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from numbers import Rational
 from typing import Iterable, Sequence
@@ -18,6 +18,23 @@ from typing import Iterable, Sequence
 import numpy as np
 
 Dist = tuple  # tuple[Fraction, ...] summing to exactly 1; index = token id
+
+MAX_EXPONENT = 400  # NUM-1: text numbers lie within 10^-400 .. 10^400 in magnitude (or are 0)
+MAX_CHARACTERS = 1000  # NUM-1: and are written in at most this many characters
+
+
+def _check_written_size(text: str, *, name: str) -> None:
+    """Refuse text numbers whose exact value would take unbounded time to build (1e999999999). NUM-1."""
+    if len(text) > MAX_CHARACTERS:
+        raise ValueError(f"{name}: a number written in {len(text)} characters is too long (at most {MAX_CHARACTERS})")
+    for part in text.split("/"):
+        try:
+            d = Decimal(part.strip())
+        except (InvalidOperation, ValueError):
+            continue  # not a decimal: Fraction() says what is wrong with it
+        if d.is_finite() and abs(d.adjusted() if d != 0 else d.as_tuple().exponent) > MAX_EXPONENT:
+            raise ValueError(f"{name}: {text.strip()[:40]!r} is out of range; numbers lie within "
+                             f"1e-{MAX_EXPONENT} .. 1e{MAX_EXPONENT} in magnitude (or are 0)")
 
 
 def as_fraction(value, *, name: str) -> Fraction:
@@ -27,6 +44,8 @@ def as_fraction(value, *, name: str) -> Fraction:
     number) is read as written: `as_fraction("0.3", name="w") == Fraction(3, 10)`,
     `as_fraction("1/3", name="w") == Fraction(1, 3)`. A float is taken at its exact binary value:
     `as_fraction(0.5, name="w") == Fraction(1, 2)`, `as_fraction(0.3, name="w") == Fraction(0.3)`.
+    Text beyond 1e400 in magnitude (or a non-zero one below 1e-400), or longer than 1000
+    characters, is refused: `"1e999999999"` would take hours to expand.
     """
     if isinstance(value, bool):
         raise ValueError(f"{name}: expected a number, got the boolean {value!r}")
@@ -35,17 +54,35 @@ def as_fraction(value, *, name: str) -> Fraction:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{name}: expected a finite number, got {value}")
+        _check_written_size(str(value), name=name)
         return Fraction(value)
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
             raise ValueError(f"{name}: expected a finite number, got {value!r}")
         return Fraction(float(value))
     if isinstance(value, str):
+        _check_written_size(value, name=name)
         try:
             return Fraction(value.strip())
         except (ValueError, ZeroDivisionError):
             raise ValueError(f"{name}: cannot read {value!r} as a number; write e.g. 0.25 or \"1/4\"") from None
     raise ValueError(f"{name}: expected a number or a rational string, got {type(value).__name__}")
+
+
+def as_float(value, *, name: str) -> float:
+    """A number (NUM-1) as float64, refused naming `name` when it is beyond float64's range (1e400). NUM-2.
+
+    as_float("1/4", name="mu") == 0.25; as_float("1e400", name="mu") raises ValueError.
+    """
+    exact = as_fraction(value, name=name)
+    try:
+        out = float(exact)
+    except OverflowError:
+        out = math.inf
+    if not math.isfinite(out):
+        shown = format(Decimal(exact.numerator) / Decimal(exact.denominator), ".3g")
+        raise ValueError(f"{name}: {shown} is too large for float64 (at most about 1.8e308 in magnitude)")
+    return out
 
 
 def json_loads(text: str):

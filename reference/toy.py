@@ -7,7 +7,6 @@ the exact engine, the conformance vectors and `specens check`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -15,12 +14,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .combine import Combination, WeightedEnsemble, check_mode, combination_from_json, target
-from .numbers import Dist, as_fraction, json_loads
+from .combine import Combination, WeightedEnsemble, check_mode, target
+from .numbers import Dist, as_fraction
+from .toy_json import FORMAT, VERSION, read_ensemble, read_member, read_toy, read_toy_file
 from .transforms import Sampling, Scores, proposal_distribution
-
-FORMAT = "specens/toy-ensemble"
-VERSION = 1
 
 
 def context_window(context: Sequence[int], order: int) -> tuple:
@@ -50,16 +47,6 @@ def eos_ids(value, *, vocab_size: int) -> tuple:
     return tuple(sorted({int(t) for t in ids}))
 
 
-def _row(values, *, kind: str, name: str) -> Scores:
-    if kind == "probs":
-        probs = tuple(as_fraction(v, name=name) for v in values)
-        if any(p < 0 for p in probs) or sum(probs) != 1:
-            raise ValueError(f"{name}: probabilities must be non-negative and sum to exactly 1, got {[str(p) for p in probs]}")
-        return Scores(probs=probs)
-    logits = [float("-inf") if isinstance(v, str) and v.strip() == "-inf" else float(as_fraction(v, name=name)) for v in values]
-    return Scores(logits=np.array(logits))
-
-
 @dataclass(frozen=True)
 class ToyMember:
     """A context-to-scores table keyed by the last `order` tokens (fewer at the start). TOY-2.
@@ -77,8 +64,10 @@ class ToyMember:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name: a member needs a non-empty string name, got {self.name!r}")
-        if not isinstance(self.order, int) or self.order < 0:
+        if isinstance(self.order, bool) or not isinstance(self.order, int) or self.order < 0:
             raise ValueError(f"order: must be a non-negative integer, got {self.order!r}")
+        if not self.table:
+            raise ValueError(f"table of member {self.name!r}: has no rows; give at least the default row (key None)")
         cost = as_fraction(self.cost, name=f"cost of member {self.name!r}")
         if not 0 < cost:
             raise ValueError(f"cost of member {self.name!r}: must be positive, got {self.cost}")
@@ -86,6 +75,11 @@ class ToyMember:
         sizes = {s.vocab_size for s in self.table.values()}
         if len(sizes) != 1:
             raise ValueError(f"table of member {self.name!r}: rows have different vocabulary sizes {sorted(sizes)}")
+        v = sizes.pop()
+        for key in self.table:
+            if key is not None and (len(key) > self.order or any(not 0 <= t < v for t in key)):
+                raise ValueError(f"table of member {self.name!r}: the key {key} is not a context of at most "
+                                 f"{self.order} token ids in [0, {v}) (TOY-2)")
 
     @property
     def vocab_size(self) -> int:
@@ -101,16 +95,9 @@ class ToyMember:
         raise ValueError(f"member {self.name!r}: no table row for context {key} and no default row '*'")
 
     @classmethod
-    def from_json(cls, obj: Mapping) -> "ToyMember":
-        name = obj.get("name")
-        kinds = [k for k in ("probs", "logits") if k in obj]
-        if len(kinds) != 1:
-            raise ValueError(f"member {name!r}: give exactly one of 'probs' or 'logits'")
-        table = {}
-        for key, values in obj[kinds[0]].items():
-            ctx = None if key == "*" else tuple(int(t) for t in key.split(",") if t.strip() != "")
-            table[ctx] = _row(values, kind=kinds[0], name=f"member {name!r} row {key!r}")
-        return cls(name=name, table=table, order=obj.get("order", 1), cost=obj.get("cost", 1))
+    def from_json(cls, obj: Mapping, path: str = "member") -> "ToyMember":
+        """Read one member object of a toy file; errors name its JSON path. TOY-2."""
+        return read_member(obj, path)
 
     def to_json(self) -> dict:
         kind = "probs" if next(iter(self.table.values())).probs is not None else "logits"
@@ -180,7 +167,7 @@ class Ensemble(MemberLookup):
         v = self.vocab_size
         object.__setattr__(self, "eos_token_id", eos_ids(self.eos_token_id, vocab_size=v))
         prompt = tuple(self.prompt)
-        if any(not isinstance(t, int) or not 0 <= t < v for t in prompt):
+        if any(isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < v for t in prompt):
             raise ValueError(f"prompt: token ids must lie in [0, {v}), got {list(prompt)}")
         object.__setattr__(self, "prompt", prompt)
 
@@ -216,17 +203,8 @@ class Ensemble(MemberLookup):
 
     @classmethod
     def from_json(cls, obj: Mapping) -> "Ensemble":
-        """Read the `ensemble` part of a toy file. TOY-1."""
-        s = obj.get("sampling", {})
-        sampling = Sampling(temperature=s.get("temperature", 1), top_k=s.get("top_k"), top_p=s.get("top_p"))
-        return cls(
-            members=tuple(ToyMember.from_json(m) for m in obj["members"]),
-            combination=combination_from_json(obj["combination"]),
-            mode=obj.get("mode"),
-            sampling=sampling,
-            eos_token_id=obj.get("eos_token_id"),
-            prompt=tuple(obj.get("prompt", ())),
-        )
+        """Read the `ensemble` part of a toy file; errors name the JSON path. TOY-1."""
+        return read_ensemble(obj)
 
     def to_json(self) -> dict:
         s = self.sampling
@@ -248,27 +226,11 @@ def _eos_json(ids: tuple):
 def load_toy(path_or_obj) -> tuple[Ensemble, object, int]:
     """Read a toy file: (ensemble, method, max_new_tokens). TOY-1.
 
-    Accepts a path or an already parsed dict. Errors name the offending field.
+    Accepts a path or an already parsed dict. Errors name the offending field by its JSON path
+    (`ensemble.members[1].probs`), and an unreadable file by its path.
     """
-    from .methods import method_from_json
-
-    if isinstance(path_or_obj, (str, Path)):
-        try:
-            obj = json_loads(Path(path_or_obj).read_text())  # decimals as written (NUM-1)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path_or_obj}: not valid JSON ({e})") from None
-    else:
-        obj = path_or_obj
-    if obj.get("format") != FORMAT:
-        raise ValueError(f"format: expected {FORMAT!r}, got {obj.get('format')!r}")
-    if obj.get("version") != VERSION:
-        raise ValueError(f"version: this reader knows version {VERSION}, got {obj.get('version')!r}")
-    ensemble = Ensemble.from_json(obj["ensemble"])
-    method = method_from_json(obj.get("method", {"name": "standard"}), ensemble)
-    length = obj.get("max_new_tokens", 4)
-    if not isinstance(length, int) or length < 1:
-        raise ValueError(f"max_new_tokens: must be a positive integer, got {length!r}")
-    return ensemble, method, length
+    obj = read_toy_file(path_or_obj) if isinstance(path_or_obj, (str, Path)) else path_or_obj
+    return read_toy(obj)
 
 
 def dump_toy(ensemble: Ensemble, method, max_new_tokens: int) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -83,18 +84,29 @@ class Sampling:
         return self.temperature == 0
 
 
+MAX_EXACT_POWER = 64  # TRANSFORM-2: p ** (1/T) is exact for integer 1/T up to this; beyond, through logits
+
+
 def apply_temperature(scores: Scores, temperature: Fraction) -> Scores:
     """Divide logits by T (T > 0). TRANSFORM-2.
 
-    On exact probabilities this is p ** (1/T) renormalised, kept exact when 1/T is an integer:
-    T = 1/2 turns (1/3, 2/3) into (1/5, 4/5).
+    On exact probabilities this is p ** (1/T) renormalised, kept exact when 1/T is an integer of at
+    most MAX_EXACT_POWER: T = 1/2 turns (1/3, 2/3) into (1/5, 4/5). Otherwise (T = 1e-9 included)
+    the logits log p are divided by T in float64 (NUM-2); a T so small that they leave float64's
+    range is refused, naming temperature.
     """
     if temperature == 1:
         return scores
-    if scores.probs is not None and (1 / temperature).denominator == 1:
-        power = int(1 / temperature)
-        return Scores(probs=normalise([p**power for p in scores.probs]))
-    return Scores(logits=scores.to_logits() / float(temperature))
+    inverse = 1 / temperature
+    if scores.probs is not None and inverse.denominator == 1 and inverse <= MAX_EXACT_POWER:
+        return Scores(probs=normalise([p ** int(inverse) for p in scores.probs]))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scaled = scores.to_logits() / float(temperature)
+    if np.isnan(scaled).any() or np.isposinf(scaled).any() or np.isneginf(scaled).all():
+        shown = format(Decimal(temperature.numerator) / Decimal(temperature.denominator), ".3g")
+        raise ValueError(f"temperature: {shown} divides the logits beyond float64's range; "
+                         "use a larger temperature, or 0 for greedy")
+    return Scores(logits=scaled)
 
 
 def _rank(values) -> list[int]:

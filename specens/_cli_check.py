@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--target-tv", type=float, default=DEFAULT_TARGET_TV,
                    help="the TV bias the run must be able to detect with power 0.9; a smaller run is "
                         f"INCONCLUSIVE, exit status 3 (default {DEFAULT_TARGET_TV})")
-    p.add_argument("--worst", type=int, default=10, help="how many cells of largest discrepancy to print (default 10)")
+    p.add_argument("--worst", type=int, default=10,
+                   help="how many cells of largest discrepancy to print (default 10; 0 leaves the table out)")
     p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
                    help="progress line on stderr (auto: large files on a terminal)")
 
@@ -65,26 +66,28 @@ def parse_line(text: str, number: int, *, vocab_size: int, eos: tuple, length: i
             raise BadLine(f"line {number}: token {t} at position {i} is out of range; ids lie in [0, {vocab_size})")
         if t in eos and i != len(seq) - 1:
             raise BadLine(f"line {number}: tokens follow the end-of-sequence token {t} at position {i}")
-    if len(seq) > limit:
-        raise BadLine(f"line {number}: wrong length {len(seq)}; the ensemble file allows at most "
-                      f"max_new_tokens = {limit}")
-    if len(seq) < length and not (seq and seq[-1] in eos):
+    if len(seq) > limit or (len(seq) < length and not (seq and seq[-1] in eos)):
         ids = " or ".join(map(str, eos))
-        shorter = f" (or fewer ending with the end-of-sequence token {ids})" if eos else ""
-        raise BadLine(f"line {number}: wrong length {len(seq)}; expected at least {length} tokens{shorter}")
+        shorter = f", or fewer ending with the end-of-sequence token {ids}" if eos else ""
+        span = f"exactly {limit}" if length == limit else f"{length} to {limit} (--length {length}, max_new_tokens {limit})"
+        raise BadLine(f"line {number}: wrong length {len(seq)}; expected {span} tokens{shorter}")
     return seq[:length]
 
 
 def read_samples(path: str, *, vocab_size: int, eos: tuple, length: int, limit: int,
                  progress: str = "auto") -> np.ndarray:
     """All lines of a samples file as an (n, length) array, PAD after each end. ORACLE-7."""
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # bytes: a bad byte is reported on its own line
     size = 0 if path == "-" else os.path.getsize(path)
     show = progress == "always" or (progress == "auto" and size >= PROGRESS_BYTES and sys.stderr.isatty())
     blocks, rows, last, read = [], [], time.monotonic(), 0
     try:
-        for number, text in enumerate(stream, start=1):
-            read += len(text)  # characters: the bytes of an ASCII file
+        for number, raw in enumerate(stream, start=1):
+            read += len(raw)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadLine(f"line {number}: not UTF-8 text; write one JSON array of token ids per line") from None
             seq = parse_line(text, number, vocab_size=vocab_size, eos=eos, length=length, limit=limit)
             rows.append(seq + [PAD] * (length - len(seq)))
             if len(rows) == 1 << 16:
@@ -95,7 +98,7 @@ def read_samples(path: str, *, vocab_size: int, eos: tuple, length: int, limit: 
                 done = f" ({min(100, 100 * read // size)}% of {size >> 20} MiB)" if size else ""
                 print(f"\rspecens check: read {number:,} lines{done}", end="", file=sys.stderr, flush=True)
     finally:
-        if stream is not sys.stdin:
+        if stream is not sys.stdin.buffer:
             stream.close()
     if rows or not blocks:
         blocks.append(np.array(rows, dtype=np.int64).reshape(len(rows), length))
@@ -117,6 +120,12 @@ def run(args) -> int:
         raise ValueError(f"--alpha: must lie in (0, 1), got {args.alpha}; e.g. 0.001")
     if not 0 < args.target_tv <= 1:
         raise ValueError(f"--target-tv: a total variation in (0, 1], got {args.target_tv}; e.g. 0.05")
+    if args.worst < 0:
+        raise ValueError(f"--worst: how many cells to print, a non-negative integer, got {args.worst}; e.g. 10")
+    try:  # the law first: a toy too large to enumerate fails before a long samples file is read (ENGINE-2)
+        law = exact_ensemble_pmf(ensemble, length)
+    except ValueError as e:
+        raise ValueError(f"{args.ensemble}: {e}") from None
     try:
         tokens = read_samples(args.samples, vocab_size=ensemble.vocab_size, eos=ensemble.eos_token_id,
                               length=length, limit=limit, progress=args.progress)
@@ -126,7 +135,6 @@ def run(args) -> int:
         raise ValueError(f"--samples: cannot read {args.samples} ({e.strerror})") from None
     if len(tokens) == 0:
         raise ValueError(f"{args.samples}: no samples; write one JSON array of token ids per line")
-    law = exact_ensemble_pmf(ensemble, length)
     report = check_samples(tokens, law, length=length, alpha=args.alpha, target_tv=args.target_tv,
                            label=label, warn=False)
     print(report.format(args.worst))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from fractions import Fraction
 
 from specens.reference import (
     NaiveSE,
@@ -21,33 +20,71 @@ from specens.reference import (
     load_toy,
     standard_cost,
 )
+from specens.reference.numbers import as_fraction
 from specens.reference.zoo import toy_ensemble
 
 
+BUILT_IN = ("--combination", "--members", "--method", "--gammas", "--length", "--temperature")  # refused with --toy
+
+
 def add_arguments(p: argparse.ArgumentParser):
-    p.add_argument("--toy", metavar="FILE", help="a toy-ensemble JSON file (spec/09-toy-format.md); default: built-in")
-    p.add_argument("--combination", choices=["we", "cd"], default="we", help="built-in ensemble: WE or CD (default we)")
-    p.add_argument("--members", type=int, default=2, help="built-in ensemble: number of members (default 2)")
-    p.add_argument("--method", choices=["standard", "naive", "se", "mixture"], default="se")
-    p.add_argument("--gammas", default="3,1", help="proposal lengths per member, comma-separated (default 3,1)")
-    p.add_argument("--length", type=int, default=8, help="max_new_tokens (default 8)")
-    p.add_argument("--temperature", default="1", help="0 for greedy (default 1)")
+    p.add_argument("--toy", metavar="FILE",
+                   help="a toy-ensemble JSON file (spec/09-toy-format.md) giving the ensemble, method and length; "
+                        "the built-in ensemble's options (--combination, --members, --method, --gammas, --length, "
+                        "--temperature) are refused with it: edit the file instead")
+    p.add_argument("--combination", choices=["we", "cd"], help="built-in ensemble: WE or CD (default we; cd: 2 members)")
+    p.add_argument("--members", type=int, help="built-in ensemble: number of members (default 2)")
+    p.add_argument("--method", choices=["standard", "naive", "se", "mixture"], help="default se")
+    p.add_argument("--gammas", help="proposal lengths, comma-separated: one per member for se, one for naive "
+                                    "(default 3 for the first member, 1 for the others)")
+    p.add_argument("--length", type=int, help="max_new_tokens (default 8)")
+    p.add_argument("--temperature", help="0 for greedy, e.g. 1/2 or 0.7 (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform stream (default 0)")
     p.add_argument("--exact", action="store_true", help="also print the exact law of the first 3 tokens (slower)")
     p.add_argument("--json", action="store_true", help="print the run as JSON")
 
 
-def _method(args, ensemble):
-    gammas = [int(g) for g in args.gammas.split(",")]
+def _gammas(text: str | None, count: int, method: str) -> list:
+    """--gammas as positive integers: one per member for se, one for naive, none for the others."""
+    if text is None:
+        return [3] + [1] * (count - 1)
+    try:
+        gammas = [int(g) for g in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--gammas: comma-separated positive integers, e.g. 3,1; got {text!r}") from None
     if any(g < 1 for g in gammas):
-        raise ValueError(f"--gammas: every proposal length must be >= 1, got {args.gammas}")
-    if args.method == "standard":
-        return StandardEnsemble()
-    if args.method == "naive":
-        return NaiveSE(gamma=gammas[0])
-    if args.method == "mixture":
-        return MixtureEnsemble()
-    return SpeculativeEnsemble({k: gammas[i % len(gammas)] for i, k in enumerate(ensemble.names)})
+        raise ValueError(f"--gammas: every proposal length must be >= 1, got {text}")
+    want = {"se": count, "naive": 1}.get(method, 0)
+    if len(gammas) != want:
+        need = f"{want} (one per member)" if method == "se" else "1" if method == "naive" else "none"
+        raise ValueError(f"--gammas: the {method} method takes {need}, got {len(gammas)} ({text})")
+    return gammas
+
+
+def _built_in(args):
+    """The built-in ensemble, method and length from the command-line options."""
+    members = 2 if args.members is None else args.members
+    combination = args.combination or "we"
+    if members < 1:
+        raise ValueError(f"--members: at least 1, got {members}")
+    if combination == "cd" and members != 2:
+        raise ValueError(f"--members: --combination cd needs exactly 2 members (expert and amateur), got {members}")
+    length = 8 if args.length is None else args.length
+    if length < 1:
+        raise ValueError(f"--length: max_new_tokens must be a positive integer, got {length}")
+    temperature = as_fraction("1" if args.temperature is None else args.temperature, name="--temperature")
+    if temperature < 0:
+        raise ValueError(f"--temperature: must be >= 0 (0 is greedy), got {args.temperature}")
+    ensemble = toy_ensemble(members, 4, combination=combination, temperature=temperature, eos_token_id=None, seed=7,
+                            sparsity=0.25 if combination == "we" else 0)
+    name = args.method or "se"
+    gammas = _gammas(args.gammas, members, name)
+    method = {"standard": StandardEnsemble, "mixture": MixtureEnsemble}.get(name)
+    if method is not None:
+        return ensemble, method(), length
+    if name == "naive":
+        return ensemble, NaiveSE(gamma=gammas[0]), length
+    return ensemble, SpeculativeEnsemble(dict(zip(ensemble.names, gammas))), length
 
 
 def _describe(event: dict) -> str:
@@ -69,11 +106,13 @@ def _describe(event: dict) -> str:
 
 def run(args) -> int:
     if args.toy:
+        given = [flag for flag in BUILT_IN if getattr(args, flag[2:]) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: the toy file sets the ensemble, method and length; "
+                             f"leave {'these' if len(given) > 1 else 'it'} out with --toy (edit the file instead)")
         ensemble, method, length = load_toy(args.toy)
     else:
-        ensemble = toy_ensemble(args.members, 4, combination=args.combination, temperature=Fraction(args.temperature),
-                                eos_token_id=None, seed=7, sparsity=0.25 if args.combination == "we" else 0)
-        method, length = _method(args, ensemble), args.length
+        ensemble, method, length = _built_in(args)
     result = generate(ensemble, method, length, seed=args.seed)
     if args.json:
         print(json.dumps({"tokens": result.tokens, "cost": str(result.cost), "calls": result.calls,

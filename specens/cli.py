@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
 
@@ -49,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return modules[args.command].run(args)
+        status = modules[args.command].run(args)
+        sys.stdout.flush()  # inside the try: a reader that went away shows up here or in run()
+        return status
+    except BrokenPipeError:  # `specens demo | head`: the reader closed the pipe; stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer stopped by a closed pipe
     except ValueError as e:  # bad input: a clear message and exit code 2, never a traceback
         print(f"specens {args.command}: error: {e}", file=sys.stderr)
         return 2

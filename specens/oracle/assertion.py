@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Callable
 
 from specens.reference import Ensemble, exact_ensemble_pmf, load_toy
-from specens.reference.numbers import json_loads
+from specens.reference.toy_json import read_toy_file
 
 from .cases import ToyCase
 from .check import DEFAULT_ALPHA, DEFAULT_TARGET_TV, Report, UnderpoweredWarning, check_samples
@@ -40,13 +39,7 @@ def read_toy_setting(toy) -> tuple:
     The label names the file's `method` (method_label); a file without one is named by its file
     name, since the default method says nothing about the sampler checked.
     """
-    if isinstance(toy, (str, Path)):
-        try:
-            obj = json_loads(Path(toy).read_text())  # decimals as written (NUM-1)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{toy}: not valid JSON ({e})") from None
-    else:
-        obj = toy
+    obj = read_toy_file(toy) if isinstance(toy, (str, Path)) else toy  # decimals as written (NUM-1)
     ensemble, method, length = load_toy(obj)
     if isinstance(obj, dict) and "method" in obj:
         label = method_label(method)

@@ -152,6 +152,8 @@ class Report:
         lines.append(f"{'test':<24} {'statistic':<9} {'value':>12} {'df':>6} {'p-value':>10}")
         for t in self.tests:
             lines.append(f"{t.check:<24} {t.statistic:<9} {t.value:>12.2f} {t.df:>6} {t.p_value:>10.3g}")
+        if k <= 0:
+            return "\n".join(lines)
         lines.append("largest discrepancies (expected vs observed):")
         lines.append(f"{'check':<14} {'cell':<32} {'expected':>11} {'observed':>9} {'(o-e)/sqrt(e)':>14}")
         for c in self.worst(k):

@@ -55,7 +55,7 @@ def test_a_wrong_sampler_exits_one(files, capsys):
     (["[0, 1, 0, 1, 3]", "[0, -1, 0, 1, 3]"], "line 2: token -1 at position 1 is out of range"),
     (["[0, 2, 0, 1, 3]"], "line 1: tokens follow the end-of-sequence token 2 at position 1"),
     (["[0, 1, 0, 1, 3, 3]"], "line 1: wrong length 6"),
-    (["[0, 1, 0, 1, 3]", "[0, 1]"], "line 2: wrong length 2; expected at least 5 tokens"),
+    (["[0, 1, 0, 1, 3]", "[0, 1]"], "line 2: wrong length 2; expected exactly 5 tokens"),
 ])
 def test_malformed_lines_exit_two_naming_the_line(files, tmp_path, capsys, lines, message):
     """ORACLE-7: every kind of bad line is refused with its line number and the fix."""
