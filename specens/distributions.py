@@ -17,7 +17,6 @@ from typing import Mapping, Sequence
 
 import torch
 
-from specens._inputs import short_number
 from specens.reference.combine import (
     ContrastiveDecoding,
     CustomCombination,
@@ -118,17 +117,6 @@ def proposal_distribution(logits: torch.Tensor, sampling: Sampling) -> torch.Ten
 
 
 # -- combinations (spec/03) --------------------------------------------------------------------
-def _as_float(coefficient, combination) -> float:
-    """A combination's coefficient as a float, or a ValueError naming it when floats cannot hold it."""
-    try:
-        return float(coefficient)
-    except OverflowError:
-        argument, value = (("mu", combination.mu) if isinstance(combination, ContrastiveDecoding)
-                           else ("coefficients", coefficient))
-        raise ValueError(f"{argument}: {short_number(value)} is beyond floating point (about 1.8e308) and "
-                         "cannot weight logits; use a smaller value") from None
-
-
 class Combiner:
     """r from the members' raw logits, for one combination, mode and sampling. COMBINE-1..7.
 
@@ -153,7 +141,7 @@ class Combiner:
                              f"CustomCombination, got {type(combination).__name__}")
         self.coefficients = None
         if coefficients is not None:
-            values = [_as_float(coefficients.get(k, 0), combination) for k in self.names]
+            values = [float(coefficients.get(k, 0)) for k in self.names]  # in float64 range: NUM-1, COMBINE-3
             self.coefficients = torch.tensor(values, device=device, dtype=dtype)  # (N,)
             nonzero = [i for i, a in enumerate(values) if a != 0]
             self._used = torch.tensor(nonzero, device=device, dtype=torch.long)  # (N',) rows a_k != 0 reads

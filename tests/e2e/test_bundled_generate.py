@@ -79,13 +79,17 @@ def test_a_sampler_that_accepts_every_proposal_fails_the_same_check(members, mon
 
 
 def run_cli(capsys, *args):
+    """`specens generate` on the bundled family (pylib, pytests unless --members is given): the default
+    members, SmolLM2 and its drafter, are tested in test_real_model.py."""
+    if not any(a == "--members" or a.startswith("--members=") for a in args):
+        args = ("--members", "pylib,pytests", *args)
     code = main(["generate", *args])
     out = capsys.readouterr()
     return code, out.out, out.err
 
 
 def test_generate_prints_the_completion_and_a_summary_line(capsys):
-    """The main job: default members (pylib, pytests), WE, SE; completion on stdout, summary on stderr."""
+    """pylib and pytests (CD, the two-member default), SE; completion on stdout, summary on stderr."""
     code, out, err = run_cli(capsys, "def median(values):", "--max-new-tokens", "8", "--seed", "3")
     assert code == 0 and out.startswith("def median(values):")
     assert "tokens/s" in err and "acceptance" in err and "member forwards per token" in err
@@ -134,7 +138,7 @@ def test_generate_contrastive_decoding_greedy_runs(capsys):
     (["--top-k", "0"], "--top-k: must be a positive integer, got 0; omit --top-k to keep every token"),
     (["--top-p", "0"], "--top-p: must lie in (0, 1], got 0; omit --top-p for no nucleus cut"),
     (["--device", ""], "--device: '' is not a device"),
-    (["--mu", "1e400"], "--mu: 1e+400 is beyond floating point"),
+    (["--mu", "1e400"], "--mu: 1.00e+400 is too large for float64"),
     (["--threads", "100000"], "--threads: must be a positive number of threads, at most"),
     (["--seed", "-1"], "--seed: must be a non-negative integer"),
     (["--temperature", "1e-320"], "--temperature: 1e-320 is so small that logits / temperature overflow float64; "
