@@ -23,7 +23,8 @@ from specens.reference.toy import context_window
 
 TargetFn = Callable[[Mapping[str, object]], tuple]  # {member name: Scores} -> r (exact)
 
-MAX_TARGET_ROWS = 4_000_000
+MAX_TARGET_ROWS = 4_000_000  # joint states of a dense r table; beyond it r is kept for the tuples met only
+FULL_STATES = 100_000  # a member with more windows than this gets only its reachable ones (given a length)
 
 
 def _floats(dist) -> np.ndarray:
@@ -31,22 +32,53 @@ def _floats(dist) -> np.ndarray:
 
 
 class MemberStates:
-    """The context states of one member: every tuple of at most `order` tokens. TOY-2.
+    """The context states of one member, numbered: `index[tuple]`, `next[s, x]`, `start`. TOY-2.
 
-    `index[tuple]` numbers them, `next[s, x]` is the state after appending token x, and
-    `start` is the state of the prompt. Order 1 over V = 2: states (), (0,), (1,); next[(), 1] = (1,).
+    Without `length`, every tuple of at most `order` tokens is a state, so `next` is defined
+    everywhere (a wrong sampler may reach any window). With `length` (max_new_tokens) and more than
+    FULL_STATES such tuples, only the windows of prompt + y for y of at most `length` tokens are
+    states (what a run can reach), plus one state `beyond` that `next` leads to from a window of
+    prompt + `length` tokens: its proposal row is NaN and `Tables.r` refuses it, naming `length`.
+    Order 1 over V = 2: states (), (0,), (1,); next[(), 1] = (1,).
     """
 
-    def __init__(self, order: int, vocab_size: int, prompt: tuple):
+    def __init__(self, order: int, vocab_size: int, prompt: tuple, *, length: int | None = None):
         self.order = order
-        self.tuples = [t for n in range(order + 1) for t in itertools.product(range(vocab_size), repeat=n)]
+        start = context_window(prompt, order)
+        full = sum(vocab_size ** n for n in range(order + 1))
+        self.beyond = None
+        if length is None or full <= FULL_STATES:
+            self.tuples = [t for n in range(order + 1) for t in itertools.product(range(vocab_size), repeat=n)]
+        else:  # breadth first from the prompt's window, `length` tokens deep
+            self.tuples, frontier, seen = [start], [start], {start}
+            for _ in range(length):
+                grown = []
+                for t in frontier:
+                    for x in range(vocab_size):
+                        u = context_window(t + (x,), order)
+                        if u not in seen:
+                            seen.add(u)
+                            grown.append(u)
+                self.tuples += grown
+                frontier = grown
+            self.beyond = len(self.tuples)
         self.index = {t: i for i, t in enumerate(self.tuples)}
-        self.next = np.array([[self.index[context_window(t + (x,), order)] for x in range(vocab_size)]
-                              for t in self.tuples], dtype=np.int64)  # (S, V)
-        self.start = self.index[context_window(prompt, order)]
+        rows = [[self.index.get(context_window(t + (x,), order), self.beyond) for x in range(vocab_size)]
+                for t in self.tuples]
+        if self.beyond is not None:
+            rows.append([self.beyond] * vocab_size)
+        self.next = np.array(rows, dtype=np.int64)  # (S, V)
+        self.start = self.index[start]
+
+    def context(self, state: int) -> tuple:
+        """The tokens of a state; the state `beyond` has none (ValueError naming length)."""
+        if state == self.beyond:
+            raise ValueError("length: a chain went past max_new_tokens tokens, beyond the states the oracle's "
+                             "tables were built for; build them with a larger length")
+        return self.tuples[state]
 
     def __len__(self) -> int:
-        return len(self.tuples)
+        return len(self.tuples) + (self.beyond is not None)
 
 
 class Tables:
@@ -54,24 +86,33 @@ class Tables:
 
     target_fn: how r is formed from the members' outputs (default: the reference's COMBINE-7 with
     the ensemble's combination, mode and sampling); mutants pass their own.
+    length: max_new_tokens of the runs; members with many windows (a tabulated model, whose order is
+    the prompt's length + L - 1) then get only the states a run reaches (`MemberStates`). When the
+    joint states pass MAX_TARGET_ROWS, r is stored for the tuples met only (sorted codes), so a
+    kit's law of two tabulated checkpoints fits; each row is the same reference row either way.
     """
 
-    def __init__(self, ensemble: Ensemble, *, target_fn: TargetFn | None = None):
+    def __init__(self, ensemble: Ensemble, *, target_fn: TargetFn | None = None, length: int | None = None):
         self.ensemble = ensemble
         self.names = ensemble.names
         self.vocab_size = v = ensemble.vocab_size
         self.members = ensemble.members
-        self.states = [MemberStates(m.order, v, ensemble.prompt) for m in ensemble.members]
+        self.length = length
+        self.states = [MemberStates(m.order, v, ensemble.prompt, length=length) for m in ensemble.members]
         sizes = [len(s) for s in self.states]
-        rows = int(np.prod(sizes))
-        if rows > MAX_TARGET_ROWS:
-            raise ValueError(f"ensemble: its members have {rows} joint context states, more than the oracle's "
-                             f"{MAX_TARGET_ROWS}; use a smaller vocabulary or lower member orders")
+        if any(len(st.tuples) > FULL_STATES for st in self.states):
+            raise ValueError(f"ensemble: a member has {max(sizes)} context states, more than the oracle's "
+                             f"{FULL_STATES}; pass length=max_new_tokens to build only the states a run reaches")
+        rows = int(np.prod([float(n) for n in sizes]))
+        if rows >= 2 ** 62:
+            raise ValueError(f"ensemble: {rows:.3g} joint context states do not fit int64 codes; use fewer members")
         self.strides = np.cumprod([1] + sizes[:-1]).astype(np.int64)  # (N,)
         self.target_fn = target_fn or (lambda outputs: target(outputs, ensemble.combination, ensemble.mode,
                                                               ensemble.sampling))
-        self._r = np.zeros((rows, v))  # (S_0 * ... * S_{N-1}, V)
-        self._have = np.zeros(rows, dtype=bool)
+        self.dense = rows <= MAX_TARGET_ROWS
+        self._r = np.zeros((int(rows) if self.dense else 0, v))  # dense: (S_0 * ... * S_{N-1}, V); sparse: (met, V)
+        self._have = np.zeros(int(rows) if self.dense else 0, dtype=bool)
+        self._met = np.zeros(0, dtype=np.int64)  # sparse: the codes whose rows _r holds, sorted
         self._p: dict = {}
         self._variants: dict = {}
         self.p = [self.proposal_table(k) for k in range(len(self.names))]  # N x (S_k, V)
@@ -84,7 +125,7 @@ class Tables:
 
     def outputs(self, states: tuple) -> dict:
         """The members' outputs (reference `Scores`) when member k is at context state states[k]."""
-        return {m.name: m.scores(self.states[k].tuples[s]) for k, (m, s) in enumerate(zip(self.members, states))}
+        return {m.name: m.scores(self.states[k].context(s)) for k, (m, s) in enumerate(zip(self.members, states))}
 
     def proposal_table(self, k: int, sampling: Sampling | None = None, *, exact: bool = False) -> np.ndarray:
         """p_k for every context state of member k, under `sampling` (default: the ensemble's). TRANSFORM-6."""
@@ -93,6 +134,8 @@ class Tables:
         if key not in self._p:
             member = self.members[k]
             rows = [proposal_distribution(member.scores(t), sampling) for t in self.states[k].tuples]
+            if self.states[k].beyond is not None:  # a state no correct run reaches: NaN, never a silent row
+                rows.append(None if exact else (float("nan"),) * self.vocab_size)
             self._p[key] = rows if exact else np.array([_floats(r) for r in rows])  # (S_k, V)
         return self._p[key]
 
@@ -105,12 +148,31 @@ class Tables:
 
     def r(self, codes: np.ndarray) -> np.ndarray:
         """r for each code, filling missing rows from the reference. COMBINE-7. (m,) -> (m, V)."""
+        if not self.dense:
+            return self._sparse_r(codes)
         missing = codes[~self._have[codes]]
         for code in np.unique(missing):
-            states = tuple(int(code // self.strides[k]) % len(self.states[k]) for k in range(len(self.names)))
-            self._r[code] = _floats(self.target_fn(self.outputs(states)))
+            self._r[code] = self._row(int(code))
             self._have[code] = True
         return self._r[codes]
+
+    def _row(self, code: int) -> np.ndarray:
+        states = tuple(code // int(self.strides[k]) % len(self.states[k]) for k in range(len(self.names)))
+        return _floats(self.target_fn(self.outputs(states)))
+
+    def _sparse_r(self, codes: np.ndarray) -> np.ndarray:
+        """r kept for the codes met only: sorted codes `_met`, their rows `_r`. (m,) -> (m, V)."""
+        at = np.searchsorted(self._met, codes)  # (m,)
+        known = (at < len(self._met)) & (self._met[np.minimum(at, max(len(self._met) - 1, 0))] == codes) \
+            if len(self._met) else np.zeros(len(codes), dtype=bool)
+        if not known.all():
+            new = np.unique(codes[~known])
+            met = np.concatenate([self._met, new])
+            order = np.argsort(met, kind="stable")
+            self._met = met[order]
+            self._r = np.concatenate([self._r, np.array([self._row(int(c)) for c in new])])[order]
+            at = np.searchsorted(self._met, codes)
+        return self._r[at]
 
     def consistent_code(self, context: tuple) -> int:
         """The code of the state tuple where every member sees the same `context`."""
