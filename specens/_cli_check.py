@@ -18,6 +18,7 @@ import numpy as np
 
 from specens.oracle.assertion import read_toy_setting
 from specens.oracle.check import DEFAULT_ALPHA, DEFAULT_TARGET_TV, PAD, check_samples
+from specens.oracle.kit import verify_checkpoints
 from specens.reference import exact_ensemble_pmf
 
 EXIT_CONSISTENT, EXIT_REJECTED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3  # ORACLE-7
@@ -113,6 +114,9 @@ def run(args) -> int:
         ensemble, _, limit, label = read_toy_setting(args.ensemble)
     except OSError as e:
         raise ValueError(f"--ensemble: cannot read {args.ensemble} ({e.strerror})") from None
+    for line in verify_checkpoints(args.ensemble):  # TOY-5: a law whose checkpoint changed is refused
+        if "not found" in line:
+            print(f"specens check: {line}", file=sys.stderr)
     length = limit if args.length is None else args.length
     if not 1 <= length <= limit:
         raise ValueError(f"--length: must lie in [1, {limit}] (the file's max_new_tokens), got {length}")

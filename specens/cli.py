@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "demo": ("specens._cli_demo", "sample a speculative ensemble on a built-in toy ensemble (NumPy reference)"),
     "check": ("specens._cli_check", "check sampled sequences against a toy ensemble's exact law (specens.oracle)"),
     "vectors": ("specens._cli_vectors", "write the golden conformance vectors from the reference"),
+    "kit": ("specens._cli_kit", "write tiny Hugging Face checkpoints and the exact law of each setting (conformance kit)"),
 }
 
 
