@@ -100,7 +100,7 @@ class Tables:
         self.length = length
         self.states = [MemberStates(m.order, v, ensemble.prompt, length=length) for m in ensemble.members]
         sizes = [len(s) for s in self.states]
-        if any(len(st.tuples) > FULL_STATES for st in self.states):
+        if length is None and any(len(st.tuples) > FULL_STATES for st in self.states):
             raise ValueError(f"ensemble: a member has {max(sizes)} context states, more than the oracle's "
                              f"{FULL_STATES}; pass length=max_new_tokens to build only the states a run reaches")
         rows = int(np.prod([float(n) for n in sizes]))
