@@ -388,8 +388,8 @@ def readme(facts: dict, *, seed: int) -> str:
         if "float32" in f:
             lines.append(f"- Float precision: TV to the float64 law {f['float32']:.2g} (float32 forwards), "
                          f"{f['bfloat16']:.2g} (bfloat16); chance that the check rejects an exact engine at "
-                         f"{budget(f):,} samples: {f['float32 rejection']:.3f} (float32), "
-                         f"{f['bfloat16 rejection']:.3f} (bfloat16).")
+                         f"{budget(f):,} samples: {f['float32 rejection']:.2g} (float32), "
+                         f"{f['bfloat16 rejection']:.2g} (bfloat16).")
         lines.append("")
     lines += [
         "## Float precision", "",
