@@ -362,7 +362,7 @@ class VectorSampler:
         if type(method) not in METHODS:
             raise ValueError(f"method: must be one of {[m.__name__ for m in METHODS]}, got {method!r}")
         self.ensemble, self.method, self.length = ensemble, method.check(ensemble), length
-        self.tables = tables or Tables(ensemble)
+        self.tables = tables or Tables(ensemble, length=length)  # only the states a run reaches (kit laws)
         self.run_class, self.chooser_wrapper = run_class, chooser_wrapper
 
     def run(self, chooser, n: int, *, wrap: bool = True) -> VectorRun:
