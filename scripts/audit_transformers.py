@@ -234,6 +234,36 @@ def audit_row(kit: Path, row: Row, samples: int, seed: int, target_tv: float, mo
     return result
 
 
+def one_token_reproduction(kit: Path, samples: int, *, weight: float = 0.5, seed: int = 0, models=None) -> dict:
+    """The smallest reproduction of the static-ensemble bias: `max_new_tokens=1` never drafts, so the token is p's.
+
+    Samples one token after the we-llama prompt with `assistant_ensemble_weight=weight` and returns
+    the observed frequencies, the target's p, the claimed v = w p + (1 - w) q, and specens' check of
+    the tokens against each (as laws over one-token sequences).
+    """
+    from specens.oracle import check_samples
+    from specens.reference import load_toy
+    from specens.reference.toy_json import read_toy_file
+    from specens.reference.transforms import proposal_distribution
+
+    models = models or load_models(kit)
+    prompt, _, law_file = law_setting(kit, "we-llama")
+    row = Row("one-token", "we-llama", {"assistant_ensemble_weight": weight}, {**CONSTANT, "num_assistant_tokens": 3})
+    drawn = sample_row(models, row, prompt, 1, samples, seed)
+    ensemble, _, _ = load_toy(read_toy_file(law_file))
+    members = {m.name: m for m in ensemble.members}
+    p, q = (np.array([float(x) for x in proposal_distribution(members[n].scores(ensemble.prompt), ensemble.sampling)])
+            for n in (TARGET, DRAFT))
+    v = weight * p + (1 - weight) * q
+    counts = np.bincount([s[0] for s in drawn], minlength=len(p))
+    found = {"samples": samples, "observed": (counts / samples).round(4).tolist(), "p": p.round(4).tolist(),
+             "v": v.round(4).tolist()}
+    for name, dist in (("p", p), ("v", v)):
+        report = check_samples(drawn, {(x,): float(dist[x]) for x in range(len(dist))}, length=1, warn=False)
+        found[f"vs {name}"] = f"{report.verdict}, p-value {report.family_p:.3g}, estimated TV {report.tv:.3f}"
+    return found
+
+
 _MODELS: dict = {}
 
 
@@ -268,6 +298,7 @@ def main(argv=None) -> int:
     parser.add_argument("--target-tv", type=float, default=0.1, help="the TV bias a row must be able to see")
     parser.add_argument("--workers", type=int, default=1, help="processes, one torch thread each")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--repro", type=int, metavar="N", help="run only the one-token reproduction with N samples")
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(f"{r.name}  (law {r.law})" for r in ROWS))
@@ -288,6 +319,10 @@ def main(argv=None) -> int:
 
             kit = Path(tmp) / "kit"
             write_kit(kit, precision=False)
+        if args.repro:
+            found = one_token_reproduction(kit, args.repro, seed=args.seed)
+            print(json.dumps(found, indent=2))
+            return 0
         jobs = [(kit, r, args.samples, args.seed + 10**7 * i, args.target_tv) for i, r in rows]
         if args.workers == 1:
             results = [_worker(job) for job in jobs]
