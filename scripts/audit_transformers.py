@@ -138,6 +138,8 @@ def transformers_law(law_file, *, gamma: int, weight: float | None = None, thres
     from specens.reference.toy_json import read_toy_file
     from specens.reference.transforms import proposal_distribution
 
+    if defect not in (None, "accept-all", "resample-target"):
+        raise ValueError(f"defect: None, 'accept-all' or 'resample-target', got {defect!r}")
     ensemble, _, length = load_toy(read_toy_file(law_file))
     members = {m.name: m for m in ensemble.members}
     eos = set(ensemble.eos_token_id)
@@ -178,8 +180,7 @@ def transformers_law(law_file, *, gamma: int, weight: float | None = None, thres
         for x in range(len(p)):
             if keep[x] > 0:
                 stop = left == 1 or q[x] < threshold
-                emit(y, x, mass * keep[x], (lambda z, m: bonus(z, m)) if stop else
-                     (lambda z, m: drafted(z, m, left - 1)))
+                emit(y, x, mass * keep[x], bonus if stop else (lambda z, m: drafted(z, m, left - 1)))
             if reject[x] > 0:
                 emit(y, x, mass * reject[x], round_start)
 

@@ -76,6 +76,19 @@ def test_transformers_law_of_lossless_speculative_sampling_is_the_targets_law(ki
         assert audit.law_tv(audit.transformers_law(file, gamma=3, defect="resample-target"), exact) > 0.15
 
 
+def test_transformers_static_ensemble_code_path_is_not_the_we_law_it_claims(kit):
+    """ORACLE-11: with assistant_ensemble_weight the kept drafts follow w p + (1 - w) q, yet bonus tokens
+    and the never-drafted last token follow p: the law depends on the draft length and is not the WE law."""
+    file = kit / "laws" / "we-llama.json"
+    ensemble, _, length = load_toy(read_toy_file(file))
+    we = exact_ensemble_pmf(ensemble, length)
+    laws = {gamma: audit.transformers_law(file, gamma=gamma, weight=0.5) for gamma in (1, 3, 5)}
+    assert all(abs(sum(law.values()) - 1) < 1e-12 for law in laws.values())
+    assert audit.law_tv(laws[1], we) > 0.5 and audit.law_tv(laws[3], we) > 0.3
+    assert audit.law_tv(laws[3], laws[5]) < 1e-12  # L = 4: at most 3 positions are ever drafted
+    assert audit.law_tv(laws[1], laws[3]) > 0.1
+
+
 @pytest.mark.parametrize("law", ["sd-top-p", "sd-eos"])
 def test_transformers_speculative_sampling_is_consistent_with_the_kit_law(kit, models, law):
     """ORACLE-11: lossless speculative sampling in transformers passes the check, powered for TV 0.1."""
