@@ -18,7 +18,7 @@ import time
 from fractions import Fraction
 
 METHODS = ("se", "naive", "standard", "mixture")
-DEFAULT_MEMBERS = "pylib,pytests"  # the drafter of SmolLM2 is still in training
+DEFAULT_MEMBERS = "smollm2-drafter,smollm2"  # amateur first: CD's default expert is the last member
 # Python argument names in library errors -> the flag a command-line user sets instead
 FLAGS = {"prompts": "prompt", "max_new_tokens": "--max-new-tokens", "temperature": "--temperature",
          "top_k": "--top-k", "top_p": "--top-p", "mu": "--mu", "gammas": "--gammas", "gamma": "--gammas",
@@ -59,7 +59,8 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--temperature", default="1", help="0 is greedy (default 1)")
     p.add_argument("--top-k", type=int, help="keep the k most likely tokens")
     p.add_argument("--top-p", help="nucleus mass in (0, 1]")
-    p.add_argument("--max-new-tokens", type=int, default=64, help="(default 64)")
+    p.add_argument("--max-new-tokens", type=int, default=256,
+                   help="at most this many new tokens; the run also stops at an EOS id (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform stream (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision of the combination and verification (default float32)")
@@ -67,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser):
                                     "available, else cpu)")
     p.add_argument("--threads", type=int,
                    help="torch threads during generation (default, as specens.generate's threads='auto': 1 when every "
-                        "member has under 100M parameters and runs on CPU, where more threads only wait on each "
+                        "member has under 1B parameters and runs on CPU, where more threads only wait on each "
                         "other, and OMP_NUM_THREADS is unset; else torch's default); at most 4 per CPU core")
     p.add_argument("--stream", action=argparse.BooleanOptionalAction,
                    help="print tokens as they are emitted (default: when standard output is a terminal)")

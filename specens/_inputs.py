@@ -21,7 +21,7 @@ from specens.members import quiet_transformers
 from specens.reference.rng import UniformStream
 
 AUTO = "auto"
-SMALL_MEMBER_PARAMETERS = 100_000_000  # below this on CPU, one torch thread beats several (README)
+SMALL_MEMBER_PARAMETERS = 1_000_000_000  # below this on CPU, one torch thread beats several (README)
 THREADS_PER_CORE = 4  # the most threads="N" may ask for per CPU core: more only thrash (and can exhaust the OS)
 
 
@@ -162,7 +162,7 @@ def thread_count(threads, members) -> int | None:
     """The torch thread count a run uses; None leaves torch's setting alone.
 
     'auto' (the default of `generate` and `specens generate`): 1 when every member lies on the CPU
-    with under 100M parameters and OMP_NUM_THREADS is unset (such members' matrix products are too
+    with under 1B parameters and OMP_NUM_THREADS is unset (such members' matrix products are too
     small to share, so extra threads only wait on each other; on a busy 2-core machine one thread
     ran the bundled members some 60x faster), else None. An int: that count. None: None.
     """

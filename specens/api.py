@@ -261,7 +261,7 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
             per emitted token, `end()` when the row stops. A single prompt only.
         trace: also return the trace in the reference's shape (TRACE-1) and the decisions.
         threads: torch's thread count during this call, restored afterwards. 'auto' (default, as
-            `specens generate`): 1 when every member is on the CPU with under 100M parameters and
+            `specens generate`): 1 when every member is on the CPU with under 1B parameters and
             OMP_NUM_THREADS is unset, where more threads only wait on each other; else torch's own.
             An int sets it (at most 4 per CPU core); None leaves torch alone.
     seed, max_new_tokens, top_k, threads and prompt ids may be NumPy integers. Returns: a `Generation` for a single prompt, a list of them

