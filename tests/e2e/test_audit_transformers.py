@@ -8,7 +8,7 @@ draw a rejected position from the target instead of the residual [p - q]+).
 Budget: 1,200 sequences per lossless setting detect a TV bias of 0.1 with power 0.9 at alpha 0.001
 on sd-top-p and sd-eos (the check says INCONCLUSIVE otherwise, and the test fails); the planted
 defect moves sd-top-p by TV 0.20 (exact, `transformers_law`), which 400 samples reject with
-probability above 0.99. About 30 s on one core: transformers' generate takes ~10 ms a sequence.
+probability above 0.99. 35 to 50 s on one core: transformers' generate takes 10 to 15 ms a sequence.
 """
 
 import importlib.util
