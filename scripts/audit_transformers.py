@@ -325,13 +325,19 @@ def main(argv=None) -> int:
             print(json.dumps(found, indent=2))
             return 0
         jobs = [(kit, r, args.samples, args.seed + 10**7 * i, args.target_tv) for i, r in rows]
+        results = []
         if args.workers == 1:
-            results = [_worker(job) for job in jobs]
+            done = map(_worker, jobs)
         else:
             import multiprocessing
 
-            with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-                results = pool.map(_worker, jobs, chunksize=1)
+            pool = multiprocessing.get_context("spawn").Pool(args.workers)
+            done = pool.imap(_worker, jobs, chunksize=1)
+        for result in done:  # each row as it completes, so a long run shows what it has found
+            results.append(result)
+            print(table([result]).splitlines()[-1], file=sys.stderr, flush=True)
+        if args.workers > 1:
+            pool.close()
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
