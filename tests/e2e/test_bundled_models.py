@@ -147,9 +147,13 @@ def test_small_member_measured_forward_cost_is_at_most_about_half_a_large_one():
 
 
 def test_bundled_weights_total_at_most_25_mb():
-    weights = list(MODELS_DIR.rglob("*.safetensors"))
+    """The family's weights, and separately the SmolLM2 drafter's own layers, each at most 25 MB in git."""
+    weights = [p for name in BUNDLED_MODELS for p in (MODELS_DIR / name).rglob("*.safetensors")]
     assert len(weights) == len(BUNDLED_MODELS)
     assert sum(p.stat().st_size for p in weights) <= MAX_WEIGHT_BYTES
+    drafter = list((MODELS_DIR / "smollm2-drafter").rglob("*.safetensors"))
+    assert len(drafter) == 1 and drafter[0].stat().st_size <= MAX_WEIGHT_BYTES
+    assert {p.parent.name for p in MODELS_DIR.rglob("*.safetensors")} == set(BUNDLED_MODELS) | {"smollm2-drafter"}
 
 
 def test_every_member_has_a_model_card_reporting_held_out_loss():
