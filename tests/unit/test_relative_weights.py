@@ -120,7 +120,7 @@ def test_a_negative_value_after_an_option_is_attached_to_it():
 def test_cli_bad_weights_reach_specens_own_message(argv, message, capsys):
     """COMBINE-2: specens' one-line message naming --weights, not argparse's "expected one argument";
     checked before any model is loaded."""
-    assert main(["generate", *argv, "def f():"]) == 2
+    assert main(["generate", "--members", "pylib,pytests", *argv, "def f():"]) == 2
     err = capsys.readouterr().err
     assert "expected one argument" not in err
     assert len(err.strip().splitlines()) == 1, err
