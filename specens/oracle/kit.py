@@ -13,16 +13,17 @@ memory, so a test can check a sampler on checkpoints of its own; `verify_kit(dir
 `verify_checkpoints(law_file)` refuse a law whose checkpoint was changed after it was written.
 
 torch and transformers are imported inside the functions that build models: `specens check` reads
-the laws and hashes the checkpoints with NumPy and hashlib only.
+the laws and hashes the checkpoints with NumPy and hashlib only (`specens.gguf.file_sha256`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
+
+from specens.gguf import file_sha256 as sha256_file  # TOY-5: one file hash for the kit and the GGUF check
 
 WORDS = ("w0", "w1", "w2", "w3", "w4", "w5")
 BOS, EOS = 0, 1
@@ -99,15 +100,6 @@ SETTINGS = (
             method={"name": "se", "gammas": {"llama-draft": 3, "llama-target": 1},
                     "default_proposer": "llama-draft"}),
 )
-
-
-def sha256_file(path) -> str:
-    """The SHA-256 of a file's bytes, in hex. TOY-5."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -- models ---------------------------------------------------------------------------------------
