@@ -15,6 +15,7 @@ from .methods import (
     NaiveSE,
     Result,
     SpeculativeEnsemble,
+    SpeculativeMixture,
     StandardEnsemble,
     generate,
     method_from_json,
@@ -28,7 +29,7 @@ from .verify import acceptance_probability, overlap, residual, total_variation, 
 
 __all__ = [
     "ContrastiveDecoding", "CustomCombination", "Ensemble", "ExactResult", "LinearLogits", "MixtureEnsemble",
-    "NaiveSE", "Result", "Sampling", "Scores", "SpeculativeEnsemble", "StandardEnsemble", "StreamChooser",
+    "NaiveSE", "Result", "Sampling", "Scores", "SpeculativeEnsemble", "SpeculativeMixture", "StandardEnsemble", "StreamChooser",
     "ToyMember", "UniformStream", "WeightedEnsemble", "acceptance_probability", "alternate_speedup",
     "dump_toy", "enumerate_runs", "exact_ensemble_pmf", "exact_output_pmf", "generate", "lift", "load_toy",
     "method_from_json", "naive_expected_tokens", "naive_speedup", "overlap", "proposal_distribution",

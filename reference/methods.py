@@ -101,7 +101,34 @@ class MixtureEnsemble:
         return {"name": self.name}
 
 
-Method = StandardEnsemble | NaiveSE | SpeculativeEnsemble | MixtureEnsemble
+@dataclass(frozen=True)
+class SpeculativeMixture:
+    """WE only: a drafter drafts a block, each position's member is chosen by weight and verifies it. SMIX-1.
+
+    gamma: block length >= 1. drafter: a member name or the ensemble's outside drafter (None: the
+    outside drafter if there is one, else the cheapest member).
+    """
+
+    gamma: int = 1
+    drafter: str | None = None
+    name = "speculative-mixture"
+
+    def __post_init__(self):
+        _gamma(self.gamma, name="gamma")
+
+    def check(self, ensemble) -> "SpeculativeMixture":
+        MixtureEnsemble().check(ensemble)  # MIX-1's applicability
+        outside = getattr(ensemble, "drafter", None)
+        default = outside.name if outside is not None else ensemble.cheapest()
+        drafter = ensemble.member(self.drafter or default).name
+        return SpeculativeMixture(gamma=self.gamma, drafter=drafter)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "gamma": self.gamma, "drafter": self.drafter}
+
+
+Method = StandardEnsemble | NaiveSE | SpeculativeEnsemble | MixtureEnsemble | SpeculativeMixture
+METHOD_NAMES = ("standard", "naive", "se", "mixture", "speculative-mixture")
 
 
 def method_from_json(obj: Mapping, ensemble: Ensemble) -> Method:
@@ -115,8 +142,10 @@ def method_from_json(obj: Mapping, ensemble: Ensemble) -> Method:
         method = SpeculativeEnsemble(gammas=obj.get("gammas", {}), default_proposer=obj.get("default_proposer"))
     elif name == "mixture":
         method = MixtureEnsemble()
+    elif name == "speculative-mixture":
+        method = SpeculativeMixture(gamma=obj.get("gamma", 1), drafter=obj.get("drafter"))
     else:
-        raise ValueError(f"method.name: must be one of standard, naive, se, mixture; got {name!r}")
+        raise ValueError(f"method.name: must be one of {', '.join(METHOD_NAMES)}; got {name!r}")
     return method.check(ensemble)
 
 
@@ -138,19 +167,27 @@ def standard_ensemble(run: Run):
 
 
 def naive_se(run: Run, method: NaiveSE):
-    """Naive SE: METHOD-1, METHOD-2, then NAIVE-2, NAIVE-3, NAIVE-4 until METHOD-3."""
-    run.prefill()  # METHOD-1
+    """Naive SE: METHOD-1, METHOD-2, then NAIVE-2, NAIVE-3, NAIVE-4 until METHOD-3.
+
+    The proposer may be the outside drafter (METHOD-5): then every member scores.
+    """
+    run.prefill(method.proposer)  # METHOD-1 (an outside proposer too)
     run.sample_target()  # METHOD-2
     while not run.done:
         run.step += 1
-        run.propose(method.proposer, method.gamma)  # NAIVE-2: catch up, then draw gamma tokens
-        for name in run.names:  # NAIVE-3: every other member scores them in one call
-            if name != method.proposer:
-                run.forward(name)
-        while run.cache and not run.done:  # NAIVE-4: left to right, stop at the first rejection
-            if not run.verify_head():
-                break
-        run.cache.clear()  # tokens after an emitted EOS or past max_new_tokens are never emitted
+        _naive_step(run, method.proposer, method.gamma)
+
+
+def _naive_step(run: Run, proposer: str, gamma: int):
+    """One naive round: NAIVE-2, NAIVE-3, NAIVE-4 (also the speculative mixture's greedy step, SMIX-6)."""
+    run.propose(proposer, gamma)  # NAIVE-2: catch up, then draw gamma tokens
+    for name in run.names:  # NAIVE-3: every other member scores them in one call
+        if name != proposer:
+            run.forward(name)
+    while run.cache and not run.done:  # NAIVE-4: left to right, stop at the first rejection
+        if not run.verify_head():
+            break
+    run.cache.clear()  # tokens after an emitted EOS or past max_new_tokens are never emitted
 
 
 def speculative_ensemble(run: Run, method: SpeculativeEnsemble):
@@ -197,6 +234,42 @@ def mixture_ensemble(run: Run):
         run.sample_member(name)  # ... and the next token is drawn from its own p_k
 
 
+def speculative_mixture(run: Run, method: SpeculativeMixture):
+    """Speculative mixture (SMIX-1): METHOD-1, METHOD-2, then SMIX-2..SMIX-5 (SMIX-6 at T = 0) until METHOD-3.
+
+    Every emitted token is a draw from p_k with k ~ Cat(w) chosen independently (THM-SMIX).
+    """
+    drafter, gamma = method.drafter, method.gamma
+    weights = [run.ensemble.combination.weights[k] for k in run.names]
+    run.prefill(drafter)  # METHOD-1 (an outside drafter too, METHOD-5)
+    run.sample_target()  # METHOD-2
+    carried = None  # SMIX-5: a choice drawn for the next position that no member could serve at once
+    while not run.done:
+        run.step += 1
+        if run.ensemble.sampling.greedy:  # SMIX-6: at T = 0 r is not a mixture; a naive round with d
+            _naive_step(run, drafter, gamma)
+            continue
+        run.propose(drafter, gamma)  # SMIX-2: d drafts the block
+        while run.cache and not run.done:  # SMIX-3: left to right
+            position = len(run.emitted)
+            chosen, carried = carried or run.choose_member(weights), None  # 1. k_i ~ Cat(w), own uniform
+            if chosen == drafter:  # 2. the drafted token is a p_d draw: emit it as is
+                run.emit_head()
+                continue
+            if not run.holds_at(chosen, position):  # 3. SMIX-4: catch up over the whole block, once
+                run.forward(chosen)
+            if not run.verify_head(against=chosen):  # ... verify against p_k alone; a rejection ends the block
+                break
+        else:
+            if not run.done:  # SMIX-5: block fully accepted; choose the next position's member
+                position = len(run.emitted)
+                carried = run.choose_member(weights)
+                if run.holds_at(carried, position):  # it ran over the block: a free bonus draw
+                    run.sample_member(carried)
+                    carried = None
+        run.cache.clear()  # tokens after an emitted EOS or past max_new_tokens are never emitted
+
+
 def dispatch(run, method: Method):
     """Run a checked method object's function on `run` (a reference or a fast-path Run)."""
     if isinstance(method, StandardEnsemble):
@@ -207,9 +280,11 @@ def dispatch(run, method: Method):
         speculative_ensemble(run, method)
     elif isinstance(method, MixtureEnsemble):
         mixture_ensemble(run)
+    elif isinstance(method, SpeculativeMixture):
+        speculative_mixture(run, method)
     else:
-        raise ValueError(f"method: expected StandardEnsemble, NaiveSE, SpeculativeEnsemble or MixtureEnsemble, "
-                         f"got {type(method).__name__}")
+        raise ValueError(f"method: expected StandardEnsemble, NaiveSE, SpeculativeEnsemble, MixtureEnsemble or "
+                         f"SpeculativeMixture, got {type(method).__name__}")
     return run
 
 

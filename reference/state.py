@@ -36,8 +36,9 @@ class Run:
         self.names = ensemble.names
         self.emitted: list[int] = []
         self.cache: list[Proposal] = []
-        self.fed = {k: 0 for k in ensemble.names}  # generated tokens each member has processed
-        self.holds: dict[str, set[int]] = {k: set() for k in ensemble.names}
+        models = [m.name for m in ensemble.models]  # the members, then an outside drafter (METHOD-5)
+        self.fed = {k: 0 for k in models}  # generated tokens each member has processed
+        self.holds: dict[str, set[int]] = {k: set() for k in models}
         self.cost = Fraction(0)
         self.calls: Counter = Counter()
         self.trace: list[dict] = []
@@ -85,11 +86,16 @@ class Run:
         self.trace.append({"step": self.step, "event": event, **fields})
 
     # -- member calls (COST-1) --------------------------------------------------------------
-    def prefill(self):
-        """Every member processes the prompt once and then holds position 0. METHOD-1."""
-        for m in self.ensemble.members:
+    def prefill(self, proposer: str | None = None):
+        """Every member processes the prompt once and then holds position 0; so does `proposer`
+        when it is the outside drafter (METHOD-5). METHOD-1."""
+        for m in self.ensemble.members + self._outside(proposer):
             self._charge(m, "prefill", 0, 0)
             self.holds[m.name].add(0)
+
+    def _outside(self, proposer: str | None) -> tuple:
+        drafter = self.ensemble.drafter
+        return (drafter,) if drafter is not None and proposer == drafter.name else ()
 
     def forward(self, name: str, upto: int | None = None):
         """One call of `name` over every token of seq it has not processed (through `upto`). COST-1, COST-2."""
@@ -143,17 +149,19 @@ class Run:
             if self.room() == 0:
                 break
 
-    def verify_head(self) -> bool:
+    def verify_head(self, against: str | None = None) -> bool:
         """Verify the oldest cached token against r; emit it or its replacement. METHOD-4, VERIFY-3.
 
+        `against`: a member name to verify against its p_k in the place of r (SMIX-3).
         Returns True when accepted. On rejection every cached token and every cached output is
         dropped and each member's processed tokens are cropped to the emitted prefix (SE-5).
         """
         head, position = self.cache[0], len(self.emitted)
-        r = self.target(position)
+        r = self.target(position) if against is None else self.proposal(against, position)
         accepted, token = verify(head.token, head.q, r, self.chooser, f"verify@{position}")
+        extra = {} if against is None else {"against": against}  # TRACE-1
         self.log("verify", position=position, token=head.token, proposer=head.proposer,
-                 ratio=float(r[head.token] / head.q[head.token]), accepted=accepted, emitted=token)
+                 ratio=float(r[head.token] / head.q[head.token]), accepted=accepted, emitted=token, **extra)
         self.cache.pop(0)
         self.emit(token, "accepted" if accepted else "residual")
         if not accepted:
@@ -163,7 +171,7 @@ class Run:
     def reject(self, position: int):
         """Drop the cache and all held outputs; crop members to the tokens before `position`. METHOD-4, SE-5."""
         self.cache.clear()
-        for name in self.ensemble.names:
+        for name in self.fed:  # the members and an outside drafter (METHOD-5)
             self.holds[name].clear()
             if self.fed[name] > position:
                 self.fed[name] = position
@@ -172,3 +180,12 @@ class Run:
     def all_hold_head(self) -> bool:
         position = len(self.emitted)
         return bool(self.cache) and all(position in self.holds[k] for k in self.ensemble.names)
+
+    def holds_at(self, name: str, position: int) -> bool:
+        """Whether `name` has computed its output at `position` (SMIX-3, SMIX-5)."""
+        return position in self.holds[name]
+
+    def emit_head(self):
+        """Emit the head of the cache as is: its proposer was the chosen member (SMIX-3 step 2)."""
+        head = self.cache.pop(0)
+        self.emit(head.token, f"mixture:{head.proposer}")

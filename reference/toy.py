@@ -112,16 +112,25 @@ class MemberLookup:
     """Members addressed by name (NOTATION-1); shared by the reference and the fast-path ensembles."""
 
     members: tuple
+    drafter = None  # the outside drafter of METHOD-5, or None
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The members' names, in index order: the combination's (the outside drafter is not one)."""
         return tuple(m.name for m in self.members)
 
+    @property
+    def models(self) -> tuple:
+        """Every model a run may call: the members, then the outside drafter if any. METHOD-5."""
+        return self.members + ((self.drafter,) if self.drafter is not None else ())
+
     def member(self, name: str):
-        for m in self.members:
+        """A member, or the outside drafter, by name (METHOD-5)."""
+        for m in self.models:
             if m.name == name:
                 return m
-        raise ValueError(f"member: no member named {name!r}; the members are {list(self.names)}")
+        outside = f" and the outside drafter {self.drafter.name!r}" if self.drafter is not None else ""
+        raise ValueError(f"member: no member named {name!r}; the members are {list(self.names)}{outside}")
 
     def cheapest(self) -> str:
         """The default proposer unless one is named: lowest cost, ties to the lowest index. SE-1."""
@@ -142,6 +151,7 @@ class Ensemble(MemberLookup):
     sampling: Sampling = Sampling()
     eos_token_id: tuple = ()
     prompt: tuple = ()
+    drafter: ToyMember | None = None
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -160,6 +170,15 @@ class Ensemble(MemberLookup):
                 f"combination: names members {sorted(self.combination.members)} but the ensemble has {sorted(names)}; "
                 "key the combination by exactly the members' names"
             )
+        if self.drafter is not None:  # METHOD-5, TOY-6
+            if not isinstance(self.drafter, ToyMember):
+                raise ValueError(f"drafter: must be a ToyMember (or None), got {type(self.drafter).__name__}")
+            if self.drafter.name in names:
+                raise ValueError(f"drafter: its name {self.drafter.name!r} is a member's; an outside drafter is not in the "
+                                 "combination, so give it another name (or propose from that member instead)")
+            if self.drafter.vocab_size not in sizes:
+                raise ValueError(f"drafter: has {self.drafter.vocab_size} tokens per row but the members have "
+                                 f"{sizes.pop()}; an outside drafter shares the members' vocabulary")
         mode = self.mode or ("probs" if isinstance(self.combination, WeightedEnsemble) else "raw-logits")
         object.__setattr__(self, "mode", check_mode(mode))
         if not isinstance(self.sampling, Sampling):
@@ -197,7 +216,7 @@ class Ensemble(MemberLookup):
     def with_(self, **changes) -> "Ensemble":
         """A copy with some fields changed (and a fresh memo)."""
         fields = dict(members=self.members, combination=self.combination, mode=self.mode, sampling=self.sampling,
-                      eos_token_id=self.eos_token_id, prompt=self.prompt)
+                      eos_token_id=self.eos_token_id, prompt=self.prompt, drafter=self.drafter)
         fields.update(changes)
         return Ensemble(**fields)
 
@@ -208,7 +227,7 @@ class Ensemble(MemberLookup):
 
     def to_json(self) -> dict:
         s = self.sampling
-        return {
+        out = {
             "members": [m.to_json() for m in self.members],
             "combination": self.combination.to_json(),
             "mode": self.mode,
@@ -216,6 +235,9 @@ class Ensemble(MemberLookup):
             "eos_token_id": _eos_json(self.eos_token_id),
             "prompt": list(self.prompt),
         }
+        if self.drafter is not None:  # TOY-6: written only when there is one
+            out["drafter"] = self.drafter.to_json()
+        return out
 
 
 def _eos_json(ids: tuple):
