@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from specens.reference import Ensemble, MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
+from specens.reference import (Ensemble, MixtureEnsemble, NaiveSE, SpeculativeEnsemble, SpeculativeMixture,
+                               StandardEnsemble)
 
 from .tables import Tables
 
@@ -88,14 +89,16 @@ class VectorRun:
         if not isinstance(length, int) or length < 1:
             raise ValueError(f"length: max_new_tokens must be a positive integer, got {length!r}")
         self.t, self.L, self.ch, self.B = tables, length, chooser, n
-        self.N, v = len(tables.names), tables.vocab_size
+        self.N, v = len(tables.names), tables.vocab_size  # N members; an outside drafter is model N (METHOD-5)
+        self.M = len(tables.members)
         self.eos = np.array(tables.ensemble.eos_token_id, dtype=np.int64)  # (E,) every EOS id; empty: none
         self.seq = np.zeros((n, length), dtype=np.int64)  # (B, L)
         self.e = np.zeros(n, dtype=np.int64)  # (B,) emitted
         self.s = np.zeros(n, dtype=np.int64)  # (B,) emitted + cached
         self.e0 = np.zeros(n, dtype=np.int64)  # (B,) emitted when the current step began
-        self.fed = np.zeros((n, self.N), dtype=np.int64)  # (B, N); METHOD-1: prefill holds position 0
-        self.lo = np.zeros((n, self.N), dtype=np.int64)  # (B, N)
+        self.fed = np.zeros((n, self.M), dtype=np.int64)  # (B, M); METHOD-1: prefill holds position 0
+        self.lo = np.zeros((n, self.M), dtype=np.int64)  # (B, M)
+        self.against = np.full(n, -1, dtype=np.int64)  # (B,) SMIX-3: the member a head is verified against
         self.kst = [np.full((n, length + 1), st.start, dtype=np.int64) for st in tables.states]  # N x (B, L + 1)
         self.prop = np.zeros((n, length), dtype=np.int64)  # (B, L) proposer of each cached token
         self.qv = np.zeros((n, length, v))  # (B, L, V) the q each cached token was drawn from
@@ -120,7 +123,8 @@ class VectorRun:
     def held(self, idx: np.ndarray) -> np.ndarray:
         """Cached positions each member holds (SE-3's cache length). (m,) -> (m, N)."""
         e, s = self.e[idx, None], self.s[idx, None]
-        return np.maximum(0, np.minimum(self.fed[idx], s - 1) - np.maximum(self.lo[idx], e) + 1)
+        fed, lo = self.fed[idx, :self.N], self.lo[idx, :self.N]  # an outside drafter never scores
+        return np.maximum(0, np.minimum(fed, s - 1) - np.maximum(lo, e) + 1)
 
     def all_hold(self, idx: np.ndarray, pos: np.ndarray) -> np.ndarray:
         ok = np.ones(len(idx), dtype=bool)
@@ -206,8 +210,19 @@ class VectorRun:
         self.propose(idx, k, count)
 
     def verify_target(self, idx: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """The r a head token is verified against: the members' r by name, whoever proposed. COMBINE-1."""
-        return self.target(idx, pos)
+        """The r a head token is verified against: the members' r by name, whoever proposed (COMBINE-1);
+        p_k of the chosen member k for chains verifying a speculative mixture's block (SMIX-3)."""
+        against = self.against[idx]
+        if (against < 0).all():
+            return self.target(idx, pos)
+        r = np.empty((len(idx), self.t.vocab_size))
+        mixture = against >= 0
+        if (~mixture).any():
+            r[~mixture] = self.target(idx[~mixture], pos[~mixture])
+        for k in np.unique(against[mixture]):
+            mine = against == k
+            r[mine] = self.proposal(idx[mine], int(k), pos[mine])
+        return r
 
     def residual(self, r: np.ndarray, q: np.ndarray) -> np.ndarray:
         """norm(max(0, r - q)) per row; a row of mass <= 0 falls back to r. VERIFY-2, VERIFY-4. (m, V)."""
@@ -237,7 +252,7 @@ class VectorRun:
     def reject(self, idx: np.ndarray, pos: np.ndarray, rejected: np.ndarray):
         """Drop the cache and every held output; crop members with fed > pos to pos. METHOD-4, SE-5."""
         self.s[idx] = pos + 1
-        for k in range(self.N):
+        for k in range(self.M):  # the members and an outside drafter
             self.fed[idx, k] = np.minimum(self.fed[idx, k], pos)
             self.lo[idx, k] = self.fed[idx, k] + 1
 
@@ -251,6 +266,10 @@ class VectorRun:
             accepted = self.verify_head(idx)
             scorer[idx[~accepted]] = -1
             idx = idx[accepted]
+
+    def emit_head(self, idx: np.ndarray):
+        """Emit the head of each chain's cache as is: its proposer was the chosen member. SMIX-3 step 2."""
+        self.e[idx] += 1
 
     def tokens(self) -> np.ndarray:
         """The emitted tokens, (B, L), PAD after each chain's end."""
@@ -271,22 +290,27 @@ def standard_ensemble(run: VectorRun, method: StandardEnsemble):
 
 
 def naive_se(run: VectorRun, method: NaiveSE):
-    """NAIVE-2, NAIVE-3, NAIVE-4 for every chain: a fixed proposer, no bonus token."""
-    chains, proposer = np.arange(run.B), run.t.names.index(method.proposer)
+    """NAIVE-2, NAIVE-3, NAIVE-4 for every chain: a fixed proposer (maybe the outside drafter), no bonus token."""
+    chains, proposer = np.arange(run.B), run.t.model_names.index(method.proposer)
     run.begin_step(chains)
     run.first_token(chains)  # METHOD-2
     while (live := chains[~run.done(chains)]).size:
         run.begin_step(live)
-        run.propose(live, proposer, method.gamma)  # NAIVE-2
-        for k in range(run.N):  # NAIVE-3
-            if k != proposer:
-                run.forward(live, k)
-        verifying = live
-        while verifying.size:  # NAIVE-4: left to right until a rejection, the end of the cache or METHOD-3
-            verifying = verifying[(run.s[verifying] > run.e[verifying]) & ~run.done(verifying)]
-            if verifying.size:
-                verifying = verifying[run.verify_head(verifying)]
-        run.end_round(live)
+        _naive_round(run, live, proposer, method.gamma)
+
+
+def _naive_round(run: VectorRun, live: np.ndarray, proposer: int, gamma: int):
+    """NAIVE-2, NAIVE-3, NAIVE-4 for chains `live` (also SMIX-6's greedy step)."""
+    run.propose(live, proposer, gamma)  # NAIVE-2
+    for k in range(run.N):  # NAIVE-3
+        if k != proposer:
+            run.forward(live, k)
+    verifying = live
+    while verifying.size:  # NAIVE-4: left to right until a rejection, the end of the cache or METHOD-3
+        verifying = verifying[(run.s[verifying] > run.e[verifying]) & ~run.done(verifying)]
+        if verifying.size:
+            verifying = verifying[run.verify_head(verifying)]
+    run.end_round(live)
 
 
 def speculative_ensemble(run: VectorRun, method: SpeculativeEnsemble):
@@ -337,8 +361,60 @@ def mixture_ensemble(run: VectorRun, method: MixtureEnsemble):
                 run.emit_from(group, run.proposal(group, k, run.e[group]))
 
 
+def speculative_mixture(run: VectorRun, method: SpeculativeMixture):
+    """SMIX-2..SMIX-5 (SMIX-6 at T = 0) for every chain: the drafter drafts, each position's member is
+    chosen by weight and verifies alone; a free bonus after a fully accepted block."""
+    chains, ensemble = np.arange(run.B), run.t.ensemble
+    d, gamma = run.t.model_names.index(method.drafter), method.gamma
+    weights = np.array([float(ensemble.combination.weights[k]) for k in run.t.names])
+    carried = np.full(run.B, -1)  # SMIX-5: a choice carried to the next block's first position
+    rejected = np.zeros(run.B, dtype=bool)
+    run.begin_step(chains)
+    run.first_token(chains)  # METHOD-2
+    while (live := chains[~run.done(chains)]).size:
+        run.begin_step(live)
+        if ensemble.sampling.greedy:  # SMIX-6: a naive round with the drafter
+            _naive_round(run, live, d, gamma)
+            continue
+        run.propose(live, d, gamma)  # SMIX-2
+        rejected[live] = False
+        verifying = live
+        while verifying.size:  # SMIX-3, left to right
+            verifying = verifying[(run.s[verifying] > run.e[verifying]) & ~run.done(verifying)]
+            if not verifying.size:
+                break
+            chosen = carried[verifying].copy()  # 1. k_i: the carried choice, else a fresh draw
+            fresh = chosen < 0
+            chosen[fresh] = run.choose_member(verifying[fresh], weights)
+            carried[verifying] = -1
+            run.emit_head(verifying[chosen == d])  # 2. the drafter chosen: emit its token as is
+            kept = [verifying[chosen == d]]
+            for k in range(run.N):
+                group = verifying[chosen == k] if k != d else verifying[:0]
+                if not group.size:
+                    continue
+                pos = run.e[group]
+                run.forward(group[~run.holds(group, k, pos)], k)  # 3. SMIX-4: catch up over the block
+                run.against[group] = k
+                accepted = run.verify_head(group)  # ... against p_k alone
+                run.against[group] = -1
+                rejected[group[~accepted]] = True
+                kept.append(group[accepted])
+            verifying = np.sort(np.concatenate(kept))
+        full = live[~rejected[live] & ~run.done(live)]  # SMIX-5: the next position's choice
+        if full.size:
+            carried[full] = run.choose_member(full, weights)
+            for k in range(run.N):
+                group = full[carried[full] == k]
+                group = group[run.holds(group, k, run.e[group])]
+                if group.size:  # k ran over the block: the free bonus, no call
+                    run.emit_from(group, run.proposal(group, k, run.e[group]))
+                    carried[group] = -1
+        run.end_round(live)
+
+
 METHODS = {StandardEnsemble: standard_ensemble, NaiveSE: naive_se, SpeculativeEnsemble: speculative_ensemble,
-           MixtureEnsemble: mixture_ensemble}
+           MixtureEnsemble: mixture_ensemble, SpeculativeMixture: speculative_mixture}
 
 
 class VectorSampler:

@@ -94,12 +94,13 @@ class Tables:
 
     def __init__(self, ensemble: Ensemble, *, target_fn: TargetFn | None = None, length: int | None = None):
         self.ensemble = ensemble
-        self.names = ensemble.names
+        self.names = ensemble.names  # the members: r reads these (COMBINE-7)
         self.vocab_size = v = ensemble.vocab_size
-        self.members = ensemble.members
+        self.members = ensemble.models  # the members, then an outside drafter at index N if any (METHOD-5)
+        self.model_names = tuple(m.name for m in self.members)
         self.length = length
-        self.states = [MemberStates(m.order, v, ensemble.prompt, length=length) for m in ensemble.members]
-        sizes = [len(s) for s in self.states]
+        self.states = [MemberStates(m.order, v, ensemble.prompt, length=length) for m in self.members]
+        sizes = [len(s) for s in self.states[:len(self.names)]]
         if length is None and any(len(st.tuples) > FULL_STATES for st in self.states):
             raise ValueError(f"ensemble: a member has {max(sizes)} context states, more than the oracle's "
                              f"{FULL_STATES}; pass length=max_new_tokens to build only the states a run reaches")
@@ -115,7 +116,7 @@ class Tables:
         self._met = np.zeros(0, dtype=np.int64)  # sparse: the codes whose rows _r holds, sorted
         self._p: dict = {}
         self._variants: dict = {}
-        self.p = [self.proposal_table(k) for k in range(len(self.names))]  # N x (S_k, V)
+        self.p = [self.proposal_table(k) for k in range(len(self.members))]  # (N + drafter) x (S_k, V)
 
     def variant(self, key, make: Callable[[], "Tables"]) -> "Tables":
         """Another table set for the same ensemble (a mutant's target), built once and kept."""
@@ -177,6 +178,6 @@ class Tables:
     def consistent_code(self, context: tuple) -> int:
         """The code of the state tuple where every member sees the same `context`."""
         states = []
-        for s in self.states:
+        for s in self.states[:len(self.names)]:
             states.append(s.index[context_window(context, s.order)])
         return int(sum(st * stride for st, stride in zip(states, self.strides)))

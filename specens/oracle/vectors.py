@@ -24,12 +24,13 @@ from specens.reference import (
     MixtureEnsemble,
     NaiveSE,
     SpeculativeEnsemble,
+    SpeculativeMixture,
     StandardEnsemble,
     dump_toy,
     generate,
     load_toy,
 )
-from specens.reference.zoo import toy_ensemble
+from specens.reference.zoo import random_member, toy_ensemble
 
 FORMAT = "specens/conformance-vector"
 INDEX_FORMAT = "specens/conformance-vectors"
@@ -89,7 +90,19 @@ def settings() -> list:
          _se(2, 1, 1, default="m0"), 8),
         ("standard-cd-orders-4-2-prompt-eos-list", _cd(orders=(4, 2), prompt=(1,), eos_token_id=(0, 3), seed=3),
          StandardEnsemble(), 6),
+        # The speculative mixture (SMIX-1): the drafter a member or outside the ensemble (METHOD-5), T = 0
+        # (SMIX-6), EOS; and naive SE proposing from an outside drafter.
+        ("smix-we-g3-m0", _we(), SpeculativeMixture(3, "m0"), 8),
+        ("smix-we-g1-m1", _we(), SpeculativeMixture(1, "m1"), 8),
+        ("smix-we3-g2-outside-eos", _outside(_we(3, 3, eos_token_id=1)), SpeculativeMixture(2), 8),
+        ("smix-we-greedy-g2-outside", _outside(_we(temperature=0)), SpeculativeMixture(2), 8),
+        ("naive-we-g2-outside", _outside(_we()), NaiveSE(2, "t"), 8),
     ]
+
+
+def _outside(ensemble):
+    """The ensemble with an outside drafter `t` of order 2 and cost 1/10 (METHOD-5)."""
+    return ensemble.with_(drafter=random_member("t", ensemble.vocab_size, order=2, cost=Fraction(1, 10), seed=7))
 
 
 def _uniforms(seed: int, count: int) -> list:

@@ -14,6 +14,7 @@ from specens.reference import (
     MixtureEnsemble,
     NaiveSE,
     SpeculativeEnsemble,
+    SpeculativeMixture,
     StandardEnsemble,
     exact_ensemble_pmf,
     exact_output_pmf,
@@ -69,11 +70,12 @@ def methods_for(ensemble):
             yield SpeculativeEnsemble({k: gammas[i % len(gammas)] for i, k in enumerate(names)}, default)
     if ensemble.mode == "probs" and ensemble.combination.to_json()["kind"] == "we":
         yield MixtureEnsemble()
+        yield SpeculativeMixture(gamma=2, drafter=names[-1])  # SMIX-1 (more: test_speculative_mixture.py)
 
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: "-".join(map(str, s)))
 def test_every_method_emits_the_ensemble_sequence_law_exactly(setting):
-    """ENGINE-1 == ENGINE-2 for STD-1, NAIVE-1, SE-1, MIX-1 (METHOD-1..METHOD-4, EOS and length)."""
+    """ENGINE-1 == ENGINE-2 for STD-1, NAIVE-1, SE-1, MIX-1, SMIX-1 (METHOD-1..METHOD-4, EOS and length)."""
     ensemble = make(setting)
     length = 4
     expected = exact_ensemble_pmf(ensemble, length)

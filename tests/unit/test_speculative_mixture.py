@@ -1,0 +1,282 @@
+"""The speculative mixture (SMIX-1..SMIX-6) and the outside drafter (METHOD-5, TOY-6), exactly.
+
+The exact engine (ENGINE-1) runs the method function itself and must give the weighted
+ensemble's sequence law (ENGINE-2) on every WE-in-probs setting of the exact-engine matrix, with
+the drafter a member (first or last) or outside the ensemble, gammas 1..3, EOS lists and T = 0.
+Negative controls: samplers with the oracle's speculative-mixture defects must differ.
+"""
+
+from fractions import Fraction as F
+
+import pytest
+
+from specens.reference import (
+    NaiveSE,
+    SpeculativeMixture,
+    exact_ensemble_pmf,
+    exact_output_pmf,
+    generate,
+    load_toy,
+    dump_toy,
+    overlap,
+    residual,
+)
+from specens.reference.engine import enumerate_runs
+from specens.reference.zoo import random_member, toy_ensemble
+
+from tests.unit.test_exact_engine import SETTINGS, make
+
+WE_SETTINGS = [s for s in SETTINGS if s[2] == "we" and s[3] == "probs"]
+
+
+def outside_drafter(ensemble, *, order=2, cost=F(1, 10), seed=11):
+    """A drafter sharing the vocabulary, not in the combination (METHOD-5)."""
+    return random_member("t", ensemble.vocab_size, order=order, cost=cost, seed=seed, sparsity=0.25)
+
+
+def drafters(ensemble):
+    yield ensemble, ensemble.names[0]
+    yield ensemble, ensemble.names[-1]
+    yield ensemble.with_(drafter=outside_drafter(ensemble)), "t"
+
+
+@pytest.mark.parametrize("setting", WE_SETTINGS, ids=lambda s: "-".join(map(str, s)))
+def test_speculative_mixture_emits_the_weighted_ensemble_law_exactly(setting):
+    """THM-SMIX via ENGINE-1 == ENGINE-2: SMIX-1..SMIX-6, drafter a member or outside, gamma 1..3."""
+    ensemble = make(setting)
+    expected = exact_ensemble_pmf(ensemble, 4)
+    for ens, drafter in drafters(ensemble):
+        for gamma in (1, 2, 3):
+            got = exact_output_pmf(ens, SpeculativeMixture(gamma=gamma, drafter=drafter), 4)
+            assert got.pmf == expected, (drafter, gamma)
+
+
+@pytest.mark.parametrize("setting", WE_SETTINGS[:4], ids=lambda s: "-".join(map(str, s)))
+def test_naive_se_proposing_from_an_outside_drafter_emits_the_ensemble_law(setting):
+    """METHOD-5, NAIVE-1: naive SE with an outside proposer; every member scores, the drafter never enters r."""
+    ensemble = make(setting)
+    ens = ensemble.with_(drafter=outside_drafter(ensemble))
+    for gamma in (1, 3):
+        got = exact_output_pmf(ens, NaiveSE(gamma=gamma, proposer="t"), 4)
+        assert got.pmf == exact_ensemble_pmf(ensemble, 4)
+    result = generate(ens, NaiveSE(gamma=2, proposer="t"), 6, seed=3)
+    prefills = [e["member"] for e in result.trace if e["event"] == "call" and e["kind"] == "prefill"]
+    assert prefills == list(ensemble.names) + ["t"]  # METHOD-1: the outside proposer is prefilled after the members
+    assert all(e["proposer"] == "t" for e in result.trace if e["event"] == "verify")
+
+
+def test_an_outside_drafter_never_enters_r_and_is_not_prefilled_when_unused():
+    """METHOD-5, COMBINE-7: r is the same with or without a drafter; methods that do not propose from it never call it."""
+    ensemble = toy_ensemble(2, 3, seed=4)
+    ens = ensemble.with_(drafter=outside_drafter(ensemble))
+    assert exact_ensemble_pmf(ens, 3) == exact_ensemble_pmf(ensemble, 3)
+    result = generate(ens, NaiveSE(gamma=2), 5, seed=0)  # the cheapest *member* proposes (SE-1)
+    assert "t" not in result.calls
+
+
+def trace_steps(result):
+    steps = {}
+    for e in result.trace:
+        steps.setdefault(e["step"], []).append(e)
+    return steps
+
+
+def test_a_block_drafts_gamma_chooses_per_position_and_calls_each_chosen_member_once():
+    """SMIX-2, SMIX-3, SMIX-4: gamma drafter calls per block; each verifying member called at most once per
+    block and only when chosen; chosen-d positions are emitted as is, never verified."""
+    ensemble = toy_ensemble(3, 3, seed=2)
+    seen_as_is = seen_verify = False
+    for result, _ in enumerate_runs(ensemble, SpeculativeMixture(gamma=3, drafter="m0"), 5):
+        for step, events in trace_steps(result).items():
+            if step == 0:
+                continue
+            calls = [e["member"] for e in events if e["event"] == "call"]
+            verified = {e["against"] for e in events if e["event"] == "verify"}
+            assert calls.count("m0") == len([e for e in events if e["event"] == "propose"])
+            others = [k for k in calls if k != "m0"]
+            assert len(others) == len(set(others)) and set(others) <= verified | {"m0"}
+            assert "m0" not in verified  # SMIX-3 step 2: the drafter's own choice is never verified
+            seen_as_is |= any(e["event"] == "emit" and e["rule"] == "mixture:m0" for e in events)
+            seen_verify |= bool(verified)
+    assert seen_as_is and seen_verify
+
+
+class Recording:
+    """A StreamChooser that also records which choice point each uniform resolved (RNG-1)."""
+
+    def __init__(self, seed):
+        from specens.reference import StreamChooser, UniformStream
+
+        self.inner, self.labels = StreamChooser(UniformStream(seed=seed)), []
+
+    def draw(self, dist, what):
+        self.labels.append(what)
+        return self.inner.draw(dist, what)
+
+    def accept(self, r_x, q_x, what):
+        self.labels.append(what)
+        return self.inner.accept(r_x, q_x, what)
+
+
+def test_uniforms_follow_rng_1s_block_order_with_free_bonuses_and_carried_choices():
+    """RNG-1, SMIX-2, SMIX-3, SMIX-5: per block, the drafter's draws, then per position its choice (none
+    when carried over), its accept test (none when the drafter was chosen) and a residual draw after a
+    rejection, then the bonus choice and, when its member ran over the block, the bonus draw. Both a
+    free bonus and a carried choice occur."""
+    from specens.reference import run_method
+
+    ensemble = toy_ensemble(2, 3, seed=2)
+    method = SpeculativeMixture(gamma=2, drafter="m0").check(ensemble)
+    free = carried = 0
+    for seed in range(40):
+        chooser = Recording(seed)
+        result = run_method(ensemble, method, 8, chooser)
+        labels = iter(chooser.labels)
+        assert next(labels) == "r@0"  # METHOD-2
+        pending = False
+        steps = trace_steps(result)
+        for step, events in sorted(steps.items()):
+            if step == 0:
+                continue
+            for e in events:
+                if e["event"] == "propose":
+                    assert next(labels) == f"m0@{e['position']}"
+                elif (e["event"] == "verify" or e["event"] == "emit" and e["rule"] == "mixture:m0"):
+                    if not pending:  # SMIX-3 step 1
+                        assert next(labels) == "member"
+                    carried += pending
+                    pending = False
+                    if e["event"] == "verify":
+                        assert next(labels) == f"verify@{e['position']}"
+                        if not e["accepted"]:
+                            assert next(labels) == f"verify@{e['position']}:residual"
+                elif e["event"] == "emit" and e["rule"] == "mixture:m1":  # a free bonus
+                    assert [next(labels), next(labels)] == ["member", f"m1@{e['position']}"]
+                    free += 1
+            rejected = any(e["event"] == "verify" and not e["accepted"] for e in events)
+            bonus = any(e["event"] == "emit" and e["rule"] == "mixture:m1" for e in events)
+            if not rejected and not bonus and step < max(steps):  # SMIX-5: nobody could serve it: carried
+                assert next(labels) == "member"
+                pending = True
+        assert list(labels) == []
+    assert free and carried
+
+
+def test_at_temperature_zero_the_method_is_a_naive_round_with_the_drafter():
+    """SMIX-6: no member choices at T = 0; the drafter proposes gamma greedy tokens, every other member
+    scores, verification is against r (as MIX-3 departs from MIX-2)."""
+    ensemble = make(WE_SETTINGS[3])  # greedy, EOS 2
+    assert ensemble.sampling.greedy
+    for ens, drafter in drafters(ensemble):
+        a = generate(ens, SpeculativeMixture(gamma=2, drafter=drafter), 6, seed=0)
+        b = generate(ens, NaiveSE(gamma=2, proposer=drafter), 6, seed=0)
+        assert a.tokens == b.tokens and a.trace == b.trace
+        assert not any("against" in e for e in a.trace if e["event"] == "verify")
+
+
+def test_outside_drafter_costs_count_and_it_is_cropped_after_a_rejection():
+    """COST-2, METHOD-4, METHOD-5: every call of the drafter is charged c_d; a rejection crops it too."""
+    ensemble = toy_ensemble(2, 3, seed=2)
+    ens = ensemble.with_(drafter=outside_drafter(ensemble, cost=F(1, 7)))
+    for result, _ in enumerate_runs(ens, SpeculativeMixture(gamma=2), 4):
+        members = {m.name: m.cost for m in ens.models}
+        total = sum((F(e["cost"]) for e in result.trace if e["event"] == "call"), F(0))
+        assert total == result.cost == sum(members[k] * n for k, n in result.calls.items())
+        assert result.calls["t"] >= 2  # prefill plus at least one draft call
+        fed = {k: 0 for k in members}
+        for e in result.trace:
+            if e["event"] == "call" and e["kind"] == "forward":
+                assert e["fed"][0] == fed[e["member"]]
+                fed[e["member"]] = e["fed"][1]
+            elif e["event"] == "crop":
+                fed[e["member"]] = e["length"]
+
+
+def test_toy_files_carry_the_outside_drafter_and_the_method():
+    """TOY-6, TOY-4: the drafter and the speculative-mixture method survive a JSON round trip."""
+    ensemble = toy_ensemble(2, 3, seed=2)
+    ens = ensemble.with_(drafter=outside_drafter(ensemble))
+    obj = dump_toy(ens, SpeculativeMixture(gamma=3), 5)
+    assert obj["method"] == {"name": "speculative-mixture", "gamma": 3, "drafter": None}
+    ens2, method, length = load_toy(obj)
+    assert ens2.drafter.to_json() == ens.drafter.to_json() and method == SpeculativeMixture(gamma=3, drafter="t")
+    assert "drafter" not in dump_toy(ensemble, SpeculativeMixture(gamma=3), 5)["ensemble"]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda e: e.with_(drafter=random_member("m0", 3)), "drafter: its name 'm0' is a member's"),
+    (lambda e: e.with_(drafter=random_member("t", 4)), "drafter: has 4 tokens per row"),
+])
+def test_a_bad_outside_drafter_is_refused_in_one_line(bad, message):
+    """METHOD-5: a drafter named like a member or with another vocabulary is refused naming the fix."""
+    with pytest.raises(ValueError, match=message):
+        bad(toy_ensemble(2, 3, seed=2))
+
+
+def test_the_speculative_mixture_is_refused_where_r_is_not_a_mixture():
+    """SMIX-1: only WE in mode probs; gamma >= 1; the drafter must exist."""
+    with pytest.raises(ValueError, match="method: the mixture ensemble is exact only"):
+        SpeculativeMixture(gamma=2).check(toy_ensemble(2, 3, combination="cd"))
+    with pytest.raises(ValueError, match="gamma"):
+        SpeculativeMixture(gamma=0)
+    with pytest.raises(ValueError, match="member: no member named 'x'"):
+        SpeculativeMixture(gamma=2, drafter="x").check(toy_ensemble(2, 3))
+
+
+def test_one_position_of_the_mixture_of_verification_steps_is_r_exactly():
+    """THM-SMIX twin, in rationals: sum_k w_k (law of one VERIFY-3 step of a p_d draw against p_k), with
+    the drafter's own token for k = d, equals r = sum_k w_k p_k (proofs/Mixture.v)."""
+    p = {"a": (F(1, 2), F(1, 4), F(1, 4)), "b": (F(0), F(1, 3), F(2, 3)), "d": (F(3, 4), F(1, 4), F(0))}
+    for weights in ({"a": F(1, 3), "b": F(2, 3)}, {"a": F(1, 5), "b": F(3, 10), "d": F(1, 2)}):
+        law = [F(0)] * 3
+        for k, w in weights.items():
+            if k == "d":
+                step = p["d"]
+            else:
+                res = residual(p[k], p["d"])
+                reject = 1 - overlap(p["d"], p[k])
+                step = tuple(min(p["d"][x], p[k][x]) + reject * res[x] for x in range(3))
+            law = [a + w * s for a, s in zip(law, step)]
+        assert tuple(law) == tuple(sum(w * p[k][x] for k, w in weights.items()) for x in range(3))
+
+
+# -- negative controls: samplers with the oracle's speculative-mixture defects differ (ENGINE-1) ---------
+
+def _mutated(monkeypatch, mutation):
+    from specens.reference import state
+
+    mutation(monkeypatch, state.Run)
+    ensemble = toy_ensemble(2, 3, seed=2)
+    got = exact_output_pmf(ensemble, SpeculativeMixture(gamma=2, drafter="m0"), 4)
+    assert sum(got.pmf.values()) == 1
+    return got.pmf != exact_ensemble_pmf(ensemble, 4)
+
+
+def test_the_engine_catches_a_chosen_drafter_position_verified_against_another_member(monkeypatch):
+    """Negative control: SMIX-3 step 2 broken (the drafter's own choice verified against the other member)."""
+    def mutation(mp, Run):
+        original = Run.emit_head
+
+        def verify_instead(self):
+            other = next(k for k in self.names if k != self.cache[0].proposer)
+            if not self.holds_at(other, len(self.emitted)):
+                self.forward(other)
+            self.verify_head(against=other)
+        mp.setattr(Run, "emit_head", verify_instead)
+        assert original
+    assert _mutated(monkeypatch, mutation)
+
+
+def test_the_engine_catches_a_bonus_drawn_from_the_drafter(monkeypatch):
+    """Negative control: SMIX-5 broken (the free bonus drawn from p_d whatever member was chosen)."""
+    def mutation(mp, Run):
+        original = Run.sample_member
+
+        def from_drafter(self, name):
+            if self.step > 0:  # the free bonus: the drafter catches up and draws it instead
+                if not self.holds_at("m0", len(self.emitted)):
+                    self.forward("m0")
+                return original(self, "m0")
+            return original(self, name)
+        mp.setattr(Run, "sample_member", from_drafter)
+    assert _mutated(monkeypatch, mutation)
