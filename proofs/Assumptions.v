@@ -4,7 +4,7 @@
    uses.  proofs/README.md records the output. *)
 
 From mathcomp Require Import all_ssreflect ssralg ssrnum.
-From Specens Require Import Dist Verify WeightedEnsemble Cost Sequence.
+From Specens Require Import Dist Verify WeightedEnsemble Cost Sequence Mixture.
 
 Print Assumptions verify_step_emits_r.
 Print Assumptions verify_step_expect.
@@ -52,3 +52,5 @@ Check round_emits_ensemble_sequence.
 Check decode_emits_ensemble_sequence.
 Check alternate_decode_emits_ensemble_sequence.
 Check we_some_proposer_never_slower.
+Print Assumptions mixture_of_exact_steps_emits_mixture.
+Print Assumptions speculative_mixture_step_emits_r.
