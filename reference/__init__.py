@@ -8,7 +8,8 @@ as an oracle: `exact_output_pmf` gives the exact law of a method on a toy ensemb
 """
 
 from .combine import ContrastiveDecoding, CustomCombination, LinearLogits, WeightedEnsemble, target
-from .cost import alternate_speedup, naive_expected_tokens, naive_speedup, standard_cost
+from .cost import (alternate_speedup, mixture_cost_per_token, naive_expected_tokens, naive_speedup,
+                   speculative_mixture_cost_per_token, speculative_mixture_expected_cost, standard_cost)
 from .engine import ExactResult, enumerate_runs, exact_ensemble_pmf, exact_output_pmf
 from .methods import (
     MixtureEnsemble,
@@ -32,7 +33,8 @@ __all__ = [
     "NaiveSE", "Result", "Sampling", "Scores", "SpeculativeEnsemble", "SpeculativeMixture", "StandardEnsemble", "StreamChooser",
     "ToyMember", "UniformStream", "WeightedEnsemble", "acceptance_probability", "alternate_speedup",
     "dump_toy", "enumerate_runs", "exact_ensemble_pmf", "exact_output_pmf", "generate", "lift", "load_toy",
-    "method_from_json", "naive_expected_tokens", "naive_speedup", "overlap", "proposal_distribution",
-    "residual", "run_method", "sample", "softmax", "standard_cost", "target", "total_variation", "transform",
+    "method_from_json", "mixture_cost_per_token", "naive_expected_tokens", "naive_speedup", "overlap", "proposal_distribution",
+    "residual", "run_method", "sample", "softmax", "speculative_mixture_cost_per_token",
+    "speculative_mixture_expected_cost", "standard_cost", "target", "total_variation", "transform",
     "verify",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .toy import Ensemble
+from .verify import overlap
 
 
 def standard_cost(ensemble: Ensemble, tokens: int) -> Fraction:
@@ -67,3 +68,141 @@ def alternate_speedup(alpha: Fraction, c: Fraction, gamma_q: int, gamma_p: int) 
     """
     alpha, c = Fraction(alpha), Fraction(c)
     return naive_expected_tokens(alpha, gamma_q) * (1 + c) / (1 + c * gamma_q - alpha**gamma_p * c)
+
+
+# -- the speculative mixture (COST-4) ------------------------------------------------------------
+def mixture_cost_per_token(weights: dict, costs: dict) -> Fraction:
+    """The mixture ensemble's cost per token, sum_k w_k c_k: one call of the chosen member (MIX-2). COST-4.
+
+    Weights {a: 1/3, b: 2/3}, costs {a: 1/4, b: 1}: 1/12 + 2/3 = 3/4.
+    """
+    return sum((Fraction(weights[k]) * Fraction(costs[k]) for k in weights), Fraction(0))
+
+
+def _smix_block(weights, costs, alphas, drafter, drafter_cost, m, start, bonus) -> dict:
+    """Outcomes of one block of SMIX-2..SMIX-5 under COST-4's model: {(tokens, cost, next start): probability}.
+
+    m: tokens drafted (gamma, fewer at the end). start: the choice carried into the block (None: a
+    fresh draw). bonus: whether SMIX-5 may run after the block (False when it reaches the length).
+    Walks every sequence of choices, with the set of members already called in the block.
+    """
+    out: dict = {}
+
+    def add(key, p):
+        out[key] = out.get(key, Fraction(0)) + p
+
+    def walk(j, called, prob, cost):
+        if j == m:  # SMIX-5
+            if not bonus:
+                return add((m, cost, None), prob)
+            for k, w in weights.items():
+                if w:
+                    add((m + 1, cost, None) if k != drafter and k in called else (m, cost, k), prob * w)
+            return
+        choices = {start: Fraction(1)} if j == 0 and start is not None else weights
+        for k, w in choices.items():
+            if not w:
+                continue
+            if k == drafter:  # SMIX-3 step 2: kept as is
+                walk(j + 1, called, prob * w, cost)
+                continue
+            c = cost if k in called else cost + costs[k]  # SMIX-4: one call per block
+            a = alphas[k]
+            if a:
+                walk(j + 1, called | {k}, prob * w * a, c)
+            if a != 1:
+                add((j + 1, c, None), prob * w * (1 - a))
+
+    walk(0, frozenset(), Fraction(1), m * drafter_cost)  # SMIX-2: d never holds a block's first position
+    return out
+
+
+def _smix_model(weights, costs, alphas, drafter, drafter_cost, gamma):
+    weights = {k: Fraction(w) for k, w in weights.items()}
+    costs = {k: Fraction(c) for k, c in costs.items()}
+    alphas = {k: Fraction(a) for k, a in alphas.items()}
+    if set(costs) != set(weights) or any(k not in alphas for k in weights if k != drafter):
+        raise ValueError("weights, costs, alphas: key all three by the members' names (alphas may omit the drafter)")
+    if any(w < 0 for w in weights.values()) or sum(weights.values()) != 1:
+        raise ValueError(f"weights: must be non-negative and sum to 1, got {weights}")
+    if any(not 0 <= a <= 1 for a in alphas.values()):
+        raise ValueError(f"alphas: acceptance rates lie in [0, 1], got {alphas}")
+    if isinstance(gamma, bool) or not isinstance(gamma, int) or gamma < 1:
+        raise ValueError(f"gamma: a block length must be an integer >= 1, got {gamma!r}")
+    return weights, costs, alphas, Fraction(drafter_cost)
+
+
+def speculative_mixture_cost_per_token(weights: dict, costs: dict, alphas: dict, drafter_cost, gamma: int, *,
+                                       drafter: str | None = None) -> Fraction:
+    """Long-run expected cost per emitted token of the speculative mixture, exactly, under COST-4's model.
+
+    Raises ValueError for weights that are negative or do not sum to 1, alphas outside [0, 1],
+    mismatched keys, or gamma < 1.
+
+    Args:
+        weights: {member: w_k}, summing to 1. costs: {member: c_k}. alphas: {member: 1 - TV(p_d, p_k)}
+            (the drafter's own entry, if a member, is ignored). drafter_cost: c_d. gamma: block length.
+        drafter: the drafter's member name, or None for a drafter outside the ensemble.
+    Returns:
+        E[cost per block] / E[tokens per block] in the stationary regime of the carried choice
+        (SMIX-5): blocks form a Markov chain whose state is the choice carried into them.
+
+    A perfect outside drafter (every alpha 1) with gamma 1, weights {a: 1/2, b: 1/2}, costs 1 and
+    c_d = 0: a block costs the chosen member's call (1) and emits 1 token, plus a free bonus when
+    the bonus choice repeats it (1/2); a carried choice costs 1 and emits 1 + its own bonus chance.
+    So every block costs 1 and emits 3/2 tokens: 2/3 per token, against the mixture ensemble's 1.
+    """
+    weights, costs, alphas, c_d = _smix_model(weights, costs, alphas, drafter, drafter_cost, gamma)
+    states = [None] + [k for k, w in weights.items() if w]
+    blocks = {s: _smix_block(weights, costs, alphas, drafter, c_d, gamma, s, True) for s in states}
+    # stationary law pi of the carried state: pi = pi P, sum pi = 1 (Gaussian elimination in rationals)
+    n = len(states)
+    P = [[sum((p for (t, c, nxt), p in blocks[s].items() if nxt == s2), Fraction(0)) for s2 in states]
+         for s in states]
+    rows = [[P[j][i] - (1 if i == j else 0) for j in range(n)] + [Fraction(0)] for i in range(n - 1)]
+    rows.append([Fraction(1)] * n + [Fraction(1)])
+    for col in range(n):
+        pivot = next(r for r in range(col, n) if rows[r][col] != 0)
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        rows[col] = [x / rows[col][col] for x in rows[col]]
+        for r in range(n):
+            if r != col and rows[r][col] != 0:
+                rows[r] = [a - rows[r][col] * b for a, b in zip(rows[r], rows[col])]
+    pi = {s: rows[i][n] for i, s in enumerate(states)}
+    tokens = sum((pi[s] * p * t for s in states for (t, c, _), p in blocks[s].items()), Fraction(0))
+    cost = sum((pi[s] * p * c for s in states for (t, c, _), p in blocks[s].items()), Fraction(0))
+    return cost / tokens
+
+
+def speculative_mixture_expected_cost(ensemble, method, length: int) -> Fraction:
+    """Exact expected total cost (prefill included, COST-2) of `length` tokens of the speculative mixture
+    on a toy ensemble whose members and drafter do not read their context (order 0), with no EOS and T > 0.
+
+    There the positions are independent with acceptance alpha_k = overlap(p_d, p_k) (THM-ACCEPT), so
+    COST-4's model is exact and this must equal the exact engine's expected cost (ENGINE-1).
+    """
+    method = method.check(ensemble)
+    models = ensemble.models
+    if any(m.order != 0 for m in models) or ensemble.eos_token_id or ensemble.sampling.greedy:
+        raise ValueError("ensemble: COST-4's exact finite-length cost needs order-0 members and drafter, no EOS "
+                         "and T > 0; use the exact engine (exact_output_pmf) otherwise")
+    d = method.drafter
+    p_d = ensemble.proposal(d, ensemble.prompt)
+    weights = {k: Fraction(ensemble.combination.weights[k]) for k in ensemble.names}
+    costs = {m.name: m.cost for m in ensemble.members}
+    alphas = {k: overlap(p_d, ensemble.proposal(k, ensemble.prompt)) for k in ensemble.names if k != d}
+    weights, costs, alphas, c_d = _smix_model(weights, costs, alphas, d, ensemble.member(d).cost, method.gamma)
+    drafter = d if d in weights else None
+    prefill = sum(costs.values(), Fraction(0)) + (c_d if drafter is None else 0)  # METHOD-1
+    memo: dict = {}
+
+    def rest(n, start):  # expected cost of the blocks after n emitted tokens
+        if n >= length:
+            return Fraction(0)
+        if (n, start) not in memo:
+            m = min(method.gamma, length - n)
+            block = _smix_block(weights, costs, alphas, drafter, c_d, m, start, n + m < length)
+            memo[n, start] = sum((p * (c + rest(n + t, nxt)) for (t, c, nxt), p in block.items()), Fraction(0))
+        return memo[n, start]
+
+    return prefill + rest(1, None)  # METHOD-2: the first token is drawn from r, no call

@@ -280,3 +280,62 @@ def test_the_engine_catches_a_bonus_drawn_from_the_drafter(monkeypatch):
             return original(self, name)
         mp.setattr(Run, "sample_member", from_drafter)
     assert _mutated(monkeypatch, mutation)
+
+
+# -- COST-4 ---------------------------------------------------------------------------------------------
+
+def context_free(n=2, seed=3):
+    ensemble = toy_ensemble(n, 3, seed=seed, orders=[0] * n)
+    return ensemble, ensemble.with_(drafter=outside_drafter(ensemble, order=0, cost=F(1, 10), seed=7))
+
+
+@pytest.mark.parametrize("gamma", [1, 2, 3])
+def test_the_cost_model_equals_the_exact_engines_expected_cost_on_context_free_toys(gamma):
+    """COST-4, COST-2: with order-0 members and drafter the model is exact: its finite-length expected cost
+    (prefill, gamma drafter calls per block, one call per chosen member, free bonuses, carried choices)
+    equals ENGINE-1's, for the drafter a member (cheap or dear) or outside."""
+    from specens.reference import speculative_mixture_expected_cost
+
+    for n in (2, 3):
+        ensemble, with_outside = context_free(n)
+        for ens, drafter in ((ensemble, "m0"), (ensemble, ensemble.names[-1]), (with_outside, "t")):
+            method = SpeculativeMixture(gamma=gamma, drafter=drafter)
+            length = 4 if n == 2 else 3
+            assert speculative_mixture_expected_cost(ens, method, length) == \
+                exact_output_pmf(ens, method, length).expected_cost(), (n, drafter)
+
+
+def test_the_long_run_cost_per_token_is_the_slope_of_the_exact_finite_cost():
+    """COST-4: the stationary rate over carried choices equals the per-token slope of the exact finite cost
+    (to 1e-12: the chain forgets its start geometrically)."""
+    from specens.reference import speculative_mixture_cost_per_token, speculative_mixture_expected_cost
+
+    ensemble, with_outside = context_free(3)
+    for ens, drafter in ((ensemble, "m0"), (with_outside, "t")):
+        p_d = ens.proposal(drafter, ())
+        for gamma in (1, 3):
+            method = SpeculativeMixture(gamma=gamma, drafter=drafter)
+            slope = (speculative_mixture_expected_cost(ens, method, 60)
+                     - speculative_mixture_expected_cost(ens, method, 30)) / 30
+            rate = speculative_mixture_cost_per_token(
+                {k: ens.combination.weights[k] for k in ens.names}, {m.name: m.cost for m in ens.members},
+                {k: overlap(p_d, ens.proposal(k, ())) for k in ens.names if k != drafter}, ens.member(drafter).cost,
+                gamma, drafter=None if drafter == "t" else drafter)
+            assert abs(float(slope - rate)) < 1e-12
+
+
+def test_the_cost_model_by_hand_and_its_bad_input():
+    """COST-4 worked example (a perfect free outside drafter: 2/3 per token against the mixture's 1), and
+    MIX-2's sum_k w_k c_k; bad weights, alphas and gamma are refused in one line."""
+    from specens.reference import mixture_cost_per_token, speculative_mixture_cost_per_token
+
+    half = {"a": F(1, 2), "b": F(1, 2)}
+    assert speculative_mixture_cost_per_token(half, {"a": 1, "b": 1}, {"a": 1, "b": 1}, 0, 1) == F(2, 3)
+    assert mixture_cost_per_token({"a": F(1, 3), "b": F(2, 3)}, {"a": F(1, 4), "b": 1}) == F(3, 4)
+    # a drafter no member ever accepts: every block is gamma = 4 drafter calls, one member call, one token
+    assert speculative_mixture_cost_per_token(half, {"a": 1, "b": 1}, {"a": 0, "b": 0}, F(1, 10), 4) == F(7, 5)
+    for bad, match in [(dict(weights={"a": F(1, 2), "b": F(1, 3)}), "weights"),
+                       (dict(alphas={"a": 2, "b": 1}), "alphas"), (dict(gamma=0), "gamma")]:
+        args = dict(weights=half, costs={"a": 1, "b": 1}, alphas={"a": 1, "b": 1}, drafter_cost=0, gamma=1) | bad
+        with pytest.raises(ValueError, match=match):
+            speculative_mixture_cost_per_token(**args)
