@@ -35,6 +35,7 @@ _EXPORTS = {
     "MixtureEnsemble": "specens.reference.methods",
     "NaiveSE": "specens.reference.methods",
     "SpeculativeEnsemble": "specens.reference.methods",
+    "SpeculativeMixture": "specens.reference.methods",
     "StandardEnsemble": "specens.reference.methods",
     "UniformStream": "specens.reference.rng",
     "Sampling": "specens.reference.transforms",

@@ -25,13 +25,14 @@ from specens._inputs import AUTO, is_integer, positive_int, prompt_rows, thread_
 from specens.distributions import Combiner
 from specens.members import Member, resolve_device  # noqa: F401  (resolve_device: part of this module's API)
 from specens.reference.combine import CustomCombination, WeightedEnsemble, check_mode
-from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble, dispatch
+from specens.reference.methods import (MixtureEnsemble, NaiveSE, SpeculativeEnsemble, SpeculativeMixture,
+                                       StandardEnsemble, dispatch)
 from specens.reference.toy import MemberLookup  # names, member(name), cheapest(): what method.check reads
 from specens.reference.toy import eos_ids
 from specens.reference.transforms import Sampling
 from specens.state import PHASES, Run
 
-METHODS = (StandardEnsemble, NaiveSE, SpeculativeEnsemble, MixtureEnsemble)
+METHODS = (StandardEnsemble, NaiveSE, SpeculativeEnsemble, MixtureEnsemble, SpeculativeMixture)
 DTYPES = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
           torch.float64: torch.float64}
 
@@ -89,17 +90,26 @@ class Ensemble(MemberLookup):
         vocab_size: the shared vocabulary size V, when no tokenizer says it (FAST-1).
         device: where r is formed and verified (default: where the first member's logits appear).
         dtype: 'float32' (default) or 'float64' for combination and verification (FAST-2).
+        drafter: an outside drafter (METHOD-5): a `Member` (or a bare model, named 'drafter') sharing
+            the tokenizer but not in the combination. `NaiveSE(proposer=its name)` and
+            `SpeculativeMixture` propose from it; it never enters r, and its calls cost its `cost`.
     """
 
     def __init__(self, members: Sequence, combination=None, *, mode: str | None = None,
                  sampling: Sampling = Sampling(), eos_token_id=AUTO, tokenizer=None,
-                 vocab_size: int | None = None, device=None, dtype="float32"):
+                 vocab_size: int | None = None, device=None, dtype="float32", drafter=None):
         members = tuple(m if isinstance(m, Member) else Member(m, name=f"m{i}") for i, m in enumerate(members))
         if not members:
             raise ValueError("members: an ensemble needs at least one member")
         names = [m.name for m in members]
         if len(set(names)) != len(names):
             raise ValueError(f"members: names must be unique, got {names}; pass name= to each Member")
+        if drafter is not None and not isinstance(drafter, Member):
+            drafter = Member(drafter, name="drafter")
+        if drafter is not None and drafter.name in names:
+            raise ValueError(f"drafter: its name {drafter.name!r} is a member's; an outside drafter is not in the "
+                             "combination, so give it another name= (or propose from that member instead)")
+        self.drafter = drafter  # METHOD-5
         if combination is None:
             combination = WeightedEnsemble({k: Fraction(1, len(names)) for k in names})
         elif callable(combination) and not hasattr(combination, "members"):
@@ -145,13 +155,13 @@ class Ensemble(MemberLookup):
         Members whose tokenizers have different vocabularies are refused. Without any tokenizer
         or `vocab_size`, members must have equal logit widths.
         """
-        tokenizers = [t for t in [self.tokenizer] + [m.tokenizer for m in self.members] if t is not None]
+        tokenizers = [t for t in [self.tokenizer] + [m.tokenizer for m in self.models] if t is not None]
         reference = _vocabulary(tokenizers[0]) if tokenizers else None
         for t in tokenizers[1:]:
             if _vocabulary(t) != reference or len(t) != len(tokenizers[0]):
                 raise ValueError("tokenizer: the members use different tokenizers (different vocabularies); an "
                                  "ensemble needs one shared tokenizer, so pick members of one model family")
-        widths = {m.name: m.logit_width for m in self.members}
+        widths = {m.name: m.logit_width for m in self.models}
         if vocab_size is None and tokenizers:
             vocab_size = len(tokenizers[0])
         if vocab_size is None:
@@ -167,8 +177,9 @@ class Ensemble(MemberLookup):
         return vocab_size
 
     def __repr__(self) -> str:
+        drafter = f", drafter={self.drafter!r}" if self.drafter is not None else ""
         return (f"Ensemble({list(self.members)}, {self.combination!r}, mode={self.mode!r}, V={self.vocab_size}, "
-                f"{self.dtype} on {self.device})")
+                f"{self.dtype} on {self.device}{drafter})")
 
 
 @dataclass
@@ -250,7 +261,8 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
             of them / a 2-D one (a batch). Ids must be integers in [0, V).
         max_new_tokens: the most tokens a row emits (METHOD-3).
         method: `SpeculativeEnsemble(gammas, default_proposer)` (default: gamma 1 for every member,
-            see `default_method`), `StandardEnsemble()`, `NaiveSE(gamma, proposer)` or `MixtureEnsemble()`.
+            see `default_method`), `StandardEnsemble()`, `NaiveSE(gamma, proposer)`, `MixtureEnsemble()`
+            or `SpeculativeMixture(gamma, drafter)` (WE in mode 'probs' only, SMIX-1).
         seed: a non-negative int (row b uses seed + b) or one per row (equal seeds give equal rows); or
         uniforms: floats in [0, 1) or a `UniformStream` (one per row for a batch).
         temperature, top_k, top_p: this call's sampling settings, in place of the ensemble's
@@ -270,8 +282,8 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
     max_new_tokens = positive_int(max_new_tokens, "max_new_tokens")
     method = default_method(ensemble.names) if method is None else method
     if not isinstance(method, METHODS):
-        raise ValueError(f"method: expected SpeculativeEnsemble(...), StandardEnsemble(), NaiveSE(...) or "
-                         f"MixtureEnsemble(), got {method!r}")
+        raise ValueError(f"method: expected SpeculativeEnsemble(...), StandardEnsemble(), NaiveSE(...), "
+                         f"MixtureEnsemble() or SpeculativeMixture(...), got {method!r}")
     method = method.check(ensemble)
     top_k = int(top_k) if is_integer(top_k) else top_k
     overrides = {k: v for k, v in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p)) if v is not None}
@@ -286,7 +298,7 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
         _check_context(ensemble, row, max_new_tokens, method)
     on_emit = None if streamer is None else (lambda token: streamer.put(torch.tensor([token])))  # (1,) per token
     results = []
-    with torch.inference_mode(), torch_threads(thread_count(threads, ensemble.members)):
+    with torch.inference_mode(), torch_threads(thread_count(threads, ensemble.models)):
         for row, stream in zip(rows, streams):
             start = time.perf_counter()
             if streamer is not None:
@@ -301,7 +313,7 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
 
 def _check_context(ensemble: Ensemble, row: list[int], max_new_tokens: int, method):
     """Refuse, before any call, a row that does not fit every member's context. FAST-5, FAST-3."""
-    for m in ensemble.members:
+    for m in ensemble.models:
         if m.max_length is not None and len(row) >= m.max_length:
             raise ValueError(f"prompts: a prompt of {len(row)} tokens leaves no room for a new token in the context "
                              f"of member {m.name!r} ({m.max_length} tokens); shorten it to {m.max_length - 1} tokens "
@@ -310,12 +322,12 @@ def _check_context(ensemble: Ensemble, row: list[int], max_new_tokens: int, meth
             raise ValueError(f"max_new_tokens: {max_new_tokens} new tokens after a prompt of {len(row)} tokens exceed "
                              f"the context of member {m.name!r} ({m.max_length} tokens); lower it to "
                              f"{m.max_length - len(row)} or shorten the prompt")
-        if isinstance(method, (NaiveSE, SpeculativeEnsemble)):
+        if isinstance(method, (NaiveSE, SpeculativeEnsemble, SpeculativeMixture)):
             m.check_croppable(len(row) + max_new_tokens)
 
 
 def _result(ensemble: Ensemble, run: Run, trace: bool) -> Generation:
-    names = ensemble.names
+    names = ensemble.names + tuple(k for k in run.members if k not in ensemble.names and run.calls[k])  # METHOD-5
     stats = Statistics(emitted=len(run.emitted), prompt_tokens=len(run.prompt), cost=run.cost,
                        calls={k: run.calls[k] for k in names}, tokens_fed={k: run.tokens_fed[k] for k in names},
                        proposed={k: run.proposed[k] for k in names}, verified={k: run.verified[k] for k in names},

@@ -48,12 +48,12 @@ class Run:
         self.eos = frozenset(ensemble.eos_token_id)  # E of METHOD-3; empty: never stop early
         self.on_emit = on_emit  # called with each emitted token id, in order (a streamer's hook)
         self.names = ensemble.names
-        self.members = {m.name: m for m in ensemble.members}
+        self.members = {m.name: m for m in ensemble.models}  # the members, then an outside drafter (METHOD-5)
         self.ids = torch.arange(ensemble.vocab_size, device=ensemble.device)  # (V,)
         self.emitted: list[int] = []
         self.cache: list[Proposal] = []
-        self.fed = {k: 0 for k in self.names}  # generated tokens each member has processed
-        self.held: dict[str, dict[int, torch.Tensor]] = {k: {} for k in self.names}
+        self.fed = {k: 0 for k in self.members}  # generated tokens each member has processed
+        self.held: dict[str, dict[int, torch.Tensor]] = {k: {} for k in self.members}
         self.calls, self.tokens_fed = Counter(), Counter()
         self.proposed, self.verified, self.accepted = Counter(), Counter(), Counter()
         self.seconds = dict.fromkeys(PHASES, 0.0)
@@ -110,10 +110,13 @@ class Run:
         """Drop padded logit columns and move to the combination's device and dtype. FAST-1, FAST-2."""
         return logits[..., : self.ensemble.vocab_size].to(device=self.ensemble.device, dtype=self.ensemble.dtype)
 
-    def prefill(self):
-        """Every member processes the prompt in one call and then holds position 0. METHOD-1."""
+    def prefill(self, proposer: str | None = None):
+        """Every member processes the prompt in one call and then holds position 0; so does `proposer`
+        when it is the outside drafter (METHOD-5). METHOD-1."""
         start = time.perf_counter()
-        for name in self.names:
+        drafter = getattr(self.ensemble, "drafter", None)
+        outside = (drafter.name,) if drafter is not None and proposer == drafter.name else ()
+        for name in self.names + outside:
             row = self.members[name].prefill(self.prompt)  # (W,)
             self._charge(name, "prefill", 0, 0)
             self.held[name][0] = self._align(row)
@@ -250,26 +253,28 @@ class Run:
             if self.room() == 0:
                 break
 
-    def verify_head(self) -> bool:
+    def verify_head(self, against: str | None = None) -> bool:
         """Verify the oldest cached token against r; emit it or its replacement. METHOD-4, VERIFY-3.
 
+        `against`: a member name to verify against its p_k in the place of r (SMIX-3).
         One uniform for the accept test (RNG-3), one more for the residual draw after a rejection
         (VERIFY-2, VERIFY-4). Returns True when accepted.
         """
         begin = time.perf_counter()
         head, position = self.cache[0], len(self.emitted)
-        r = self.target(position)  # (V,)
+        r = self.target(position) if against is None else self.proposal(against, position)  # (V,)
         r_x, q_x = torch.stack((r[head.token], head.q[head.token])).tolist()
         accepted = accept(next(self.stream), q_x, r_x)  # a NaN r rejects, and its residual draw raises
         self.decisions.append(("accept", accepted))
         try:
             token = head.token if accepted else self.draw(residual(r, head.q))
         except EmptyDistribution:
-            raise self.explain_empty(position, self.names) from None
+            raise self.explain_empty(position, self.names if against is None else [against]) from None
         self.verified[head.proposer] += 1
         self.accepted[head.proposer] += accepted
+        extra = {} if against is None else {"against": against}  # TRACE-1
         self.log("verify", position=position, token=head.token, proposer=head.proposer, ratio=r_x / q_x,
-                 accepted=accepted, emitted=token)
+                 accepted=accepted, emitted=token, **extra)
         self.cache.pop(0)
         self.emit(token, "accepted" if accepted else "residual")
         if not accepted:
@@ -280,9 +285,20 @@ class Run:
     def reject(self, position: int):
         """Drop the cache and all held rows; crop every member that saw `position` back to it. METHOD-4, FAST-3."""
         self.cache.clear()
-        for name in self.names:
+        for name in self.members:  # the members and an outside drafter (METHOD-5)
             self.held[name].clear()
             if self.fed[name] > position:
                 self.fed[name] = position
                 self.members[name].crop(len(self.prompt) + position)
                 self.log("crop", member=name, length=position)
+
+    def holds_at(self, name: str, position: int) -> bool:
+        """Whether `name` holds its output row at `position` (SMIX-3, SMIX-5)."""
+        return position in self.held[name]
+
+    def emit_head(self):
+        """Emit the head of the cache as is: its proposer was the chosen member (SMIX-3 step 2)."""
+        begin = time.perf_counter()
+        head = self.cache.pop(0)
+        self.emit(head.token, f"mixture:{head.proposer}")
+        self.seconds["verify"] += time.perf_counter() - begin

@@ -34,9 +34,11 @@ class AfterPrompt:
 
 
 def fast_run(ensemble, method, length, uniforms):
-    members = [Member(ToyLM(AfterPrompt(m)), name=m.name, cost=m.cost) for m in ensemble.members]
+    members = [Member(ToyLM(AfterPrompt(m)), name=m.name, cost=m.cost) for m in ensemble.models]
+    drafter = members.pop() if ensemble.drafter is not None else None  # METHOD-5: the outside drafter
     fast = Ensemble(members, ensemble.combination, mode=ensemble.mode, sampling=ensemble.sampling,
-                    eos_token_id=list(ensemble.eos_token_id) or None, vocab_size=ensemble.vocab_size, dtype="float64")
+                    eos_token_id=list(ensemble.eos_token_id) or None, vocab_size=ensemble.vocab_size, dtype="float64",
+                    drafter=drafter)
     return generate(fast, [0, *ensemble.prompt], max_new_tokens=length, method=method, uniforms=list(uniforms),
                     trace=True)
 
