@@ -171,8 +171,9 @@ class Ensemble(MemberLookup):
                 "key the combination by exactly the members' names"
             )
         if self.drafter is not None:  # METHOD-5, TOY-6
-            if not isinstance(self.drafter, ToyMember):
-                raise ValueError(f"drafter: must be a ToyMember (or None), got {type(self.drafter).__name__}")
+            if not all(hasattr(self.drafter, a) for a in ("name", "cost", "vocab_size", "scores")):
+                raise ValueError(f"drafter: must be a member such as a ToyMember (or None), got "
+                                 f"{type(self.drafter).__name__}")
             if self.drafter.name in names:
                 raise ValueError(f"drafter: its name {self.drafter.name!r} is a member's; an outside drafter is not in the "
                                  "combination, so give it another name (or propose from that member instead)")

@@ -93,8 +93,10 @@ def reference_member(member, vocab_size: int, *, dtype=torch.float64):
 def reference_ensemble(ensemble, prompt, *, members=None) -> ReferenceEnsemble:
     """The reference `Ensemble` with the same members, combination, mode, sampling, EOS and prompt."""
     members = members or [reference_member(m, ensemble.vocab_size) for m in ensemble.members]
+    drafter = getattr(ensemble, "drafter", None)  # METHOD-5: the outside drafter, if any
+    drafter = None if drafter is None else reference_member(drafter, ensemble.vocab_size)
     return ReferenceEnsemble(tuple(members), ensemble.combination, mode=ensemble.mode, sampling=ensemble.sampling,
-                             eos_token_id=ensemble.eos_token_id, prompt=tuple(prompt))
+                             eos_token_id=ensemble.eos_token_id, prompt=tuple(prompt), drafter=drafter)
 
 
 def trace_mismatches(fast: list, reference: list, *, rtol: float) -> list[str]:

@@ -24,6 +24,7 @@ from specens.reference.methods import (
     MixtureEnsemble,
     NaiveSE,
     SpeculativeEnsemble,
+    SpeculativeMixture,
     StandardEnsemble,
     generate as reference_generate,
 )
@@ -45,6 +46,8 @@ def methods_for(names, mode, combination):
             yield SpeculativeEnsemble({k: gammas[i % len(gammas)] for i, k in enumerate(names)}, default)
     if mode == "probs" and isinstance(combination, WeightedEnsemble):
         yield MixtureEnsemble()
+        for gamma, drafter in ((1, names[0]), (3, names[0]), (2, names[-1])):  # SMIX-1 (outside drafters:
+            yield SpeculativeMixture(gamma=gamma, drafter=drafter)  # tests/e2e/test_fast_speculative_mixture.py)
 
 
 def check_coupled(ensemble, ref, prompt, method, seed, length):

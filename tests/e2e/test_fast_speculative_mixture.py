@@ -1,0 +1,76 @@
+"""The speculative mixture (SMIX-1) and the outside drafter (METHOD-5) on the fast path, coupled token for
+token with the reference (RNG-1, TRACE-1): toy members as torch LMs with real KV caches, and tiny
+random transformers in float64; the CLI's `--method speculative-mixture` and `--drafter`."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import specens  # noqa: E402
+from specens.api import Ensemble, generate  # noqa: E402
+from specens.coupling import ToyLM, reference_ensemble, reference_member, tiny_causal_lm, trace_mismatches  # noqa: E402
+from specens.members import Member  # noqa: E402
+from specens.reference.combine import WeightedEnsemble  # noqa: E402
+from specens.reference.methods import NaiveSE, SpeculativeMixture, generate as reference_generate  # noqa: E402
+from specens.reference.transforms import Sampling  # noqa: E402
+from specens.reference.zoo import random_member, toy_ensemble  # noqa: E402
+
+torch.set_num_threads(1)
+RTOL = 1e-9
+
+
+def coupled(fast, ref, prompt, method, seed, length):
+    slow = reference_generate(ref, method.check(ref), length, seed=seed)
+    out = generate(fast, prompt, max_new_tokens=length, method=method, seed=seed, trace=True)
+    problems = trace_mismatches(out.trace, slow.trace, rtol=RTOL)
+    assert out.tokens == slow.tokens and not problems, (method, seed, out.tokens, slow.tokens, problems[:5])
+    assert out.uniforms_used == slow.uniforms_used
+    assert out.cost == slow.cost and out.calls == {k: n for k, n in slow.calls.items() if n}
+    return out
+
+
+@pytest.mark.parametrize("setting", [(2, 3, 1, None), (2, 4, "1/2", 2), (3, 3, 1, (0, 2)), (2, 3, 0, 2)],
+                         ids=lambda s: "-".join(map(str, s)))
+def test_fast_path_equals_the_reference_with_an_outside_drafter(setting):
+    """SMIX-1..SMIX-6, METHOD-5, NAIVE-1, RNG-1, TRACE-1, COST-2: the drafter's calls and crops (FAST-3) included."""
+    n, v, t, eos = setting
+    toy = toy_ensemble(n, v, temperature=t, eos_token_id=eos, seed=1)
+    toy = toy.with_(drafter=random_member("t", v, order=2, cost="1/10", seed=5), prompt=(1,))
+    members = [Member(ToyLM(m), name=m.name, cost=m.cost) for m in toy.members]
+    drafter = Member(ToyLM(toy.drafter), name="t", cost="1/10")
+    fast = Ensemble(members, toy.combination, sampling=toy.sampling, eos_token_id=list(toy.eos_token_id) or None,
+                    dtype="float64", drafter=drafter)
+    for method in (SpeculativeMixture(gamma=1), SpeculativeMixture(gamma=3), SpeculativeMixture(2, toy.names[-1]),
+                   NaiveSE(gamma=2, proposer="t")):
+        for seed in range(3):
+            out = coupled(fast, toy, [1], method, seed, 7)
+            if (method.name == "naive" or method.drafter == "t") and len(out.tokens) > 1:
+                assert out.calls["t"] >= 2 and out.stats.proposed["t"] >= 1
+
+
+def test_fast_path_equals_the_reference_on_tiny_transformers_with_an_outside_drafter():
+    """SMIX-1, METHOD-5, FAST-2, FAST-3: Llama and GPT-2 members, a Qwen2 drafter, float64, two prompts."""
+    members = [Member(tiny_causal_lm("llama", 12, seed=10, dtype=torch.float64), name="a", cost="1"),
+               Member(tiny_causal_lm("gpt2", 12, seed=11, dtype=torch.float64, layers=2), name="b", cost="1")]
+    drafter = Member(tiny_causal_lm("qwen2", 12, seed=12, dtype=torch.float64), name="d", cost="1/5")
+    fast = Ensemble(members, WeightedEnsemble({"a": "1/3", "b": "2/3"}), dtype="float64", drafter=drafter,
+                    sampling=Sampling(temperature="0.9"))
+    twins = [reference_member(m, 12) for m in members]
+    for prompt in ([1, 2], [5]):
+        ref = reference_ensemble(fast, prompt, members=twins)
+        assert ref.drafter is not None and ref.drafter.name == "d"
+        for method in (SpeculativeMixture(gamma=2), SpeculativeMixture(gamma=4, drafter="a")):
+            for seed in range(2):
+                coupled(fast, ref, prompt, method, seed, 7)
+
+
+def test_an_outside_drafter_is_refused_where_it_cannot_serve():
+    """METHOD-5, SMIX-1: a drafter named like a member, or a CD ensemble, is refused in one line."""
+    a = Member(tiny_causal_lm("llama", 8, seed=1), name="a")
+    with pytest.raises(ValueError, match="drafter: its name 'a' is a member's"):
+        Ensemble([a], drafter=Member(tiny_causal_lm("llama", 8, seed=2), name="a"))
+    cd = Ensemble([a, Member(tiny_causal_lm("gpt2", 8, seed=3), name="b")],
+                  specens.ContrastiveDecoding(expert="b", amateur="a", mu="1/10"))
+    with pytest.raises(ValueError, match="method: the mixture ensemble is exact only"):
+        generate(cd, [1], max_new_tokens=3, method=specens.SpeculativeMixture(gamma=2), seed=0)
+    assert "SpeculativeMixture" in specens.__all__
