@@ -17,13 +17,14 @@ import sys
 import time
 from fractions import Fraction
 
-METHODS = ("se", "naive", "standard", "mixture")
+METHODS = ("se", "naive", "standard", "mixture", "speculative-mixture")
 DEFAULT_MEMBERS = "smollm2-drafter,smollm2"  # amateur first: CD's default expert is the last member
 # Python argument names in library errors -> the flag a command-line user sets instead
 FLAGS = {"prompts": "prompt", "max_new_tokens": "--max-new-tokens", "temperature": "--temperature",
          "top_k": "--top-k", "top_p": "--top-p", "mu": "--mu", "gammas": "--gammas", "gamma": "--gammas",
          "mode": "--mode", "tokenizer": "--members", "vocab_size": "--members", "model": "--members",
-         "expert/amateur": "--expert/--amateur", "device": "--device", "seed": "--seed", "threads": "--threads"}
+         "expert/amateur": "--expert/--amateur", "device": "--device", "seed": "--seed", "threads": "--threads",
+         "drafter": "--drafter"}
 
 
 def add_arguments(p: argparse.ArgumentParser):
@@ -52,10 +53,15 @@ def add_arguments(p: argparse.ArgumentParser):
                    help="where the sampling transform applies (default probs for WE, raw-logits for CD)")
     p.add_argument("--method", choices=METHODS,
                    help="decoding method (default se with gamma 1 for every member, as specens.generate)")
-    p.add_argument("--gammas", help="proposal lengths in member order, e.g. 3,1 (se), or one value (naive); "
-                                    "default 1 for every member")
+    p.add_argument("--gammas", help="proposal lengths in member order, e.g. 3,1 (se), or one value (naive, "
+                                    "speculative-mixture); default 1 for every member")
     p.add_argument("--default-proposer", help="member that drafts after a rejection (default: the cheapest)")
-    p.add_argument("--costs", help="c_k per member in order (default: parameter count relative to the largest)")
+    p.add_argument("--drafter",
+                   help="speculative-mixture and naive: the model that drafts; a member's name, or a model outside the "
+                        "ensemble sharing its tokenizer (a name or directory as in --members; it never enters r). "
+                        "Default: the cheapest member")
+    p.add_argument("--costs", help="c_k per member in order, then the outside --drafter's (default: parameter "
+                                   "count relative to the largest)")
     p.add_argument("--temperature", default="1", help="0 is greedy (default 1)")
     p.add_argument("--top-k", type=int, help="keep the k most likely tokens")
     p.add_argument("--top-p", help="nucleus mass in (0, 1]")
@@ -169,7 +175,7 @@ def build(args):
     from specens.api import default_method, resolve_device
     from specens.members import set_parameter_costs
     from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
-                         SpeculativeEnsemble, StandardEnsemble, WeightedEnsemble)
+                         SpeculativeEnsemble, SpeculativeMixture, StandardEnsemble, WeightedEnsemble)
 
     specs = [s.strip() for s in args.members.split(",") if s.strip()]
     if not specs:
@@ -193,14 +199,24 @@ def build(args):
     hf_logging.disable_progress_bar()  # loading bars would bury the completion
     hf_logging.set_verbosity_error()  # e.g. "sequence length is longer than...": specens says it once, naming the flag
     members = [Member.from_pretrained(path, name=name, device=device, dtype=torch.float32) for name, path in resolved]
+    drafter = None  # METHOD-5: --drafter names a model outside the ensemble
+    if args.drafter is not None and args.drafter not in names:
+        if args.method not in ("naive", "speculative-mixture"):
+            raise ValueError(f"--drafter: only --method naive or speculative-mixture draft from a model outside the "
+                             f"ensemble, got --method {args.method or 'se'}")
+        drafter_name, drafter_path = resolve_member_path(args.drafter)
+        if drafter_name in names:
+            drafter_name = f"{drafter_name}-drafter"
+        drafter = Member.from_pretrained(drafter_path, name=drafter_name, device=device, dtype=torch.float32)
     if all(m.tokenizer is None for m in members):
         raise ValueError(f"--members: {', '.join(specs)} {'holds' if len(specs) == 1 else 'hold'} no tokenizer files "
                          "(tokenizer.json, tokenizer_config.json); copy the model's tokenizer into "
                          f"{'its directory' if len(specs) == 1 else 'their directories'}")
-    costs = _split(args.costs, len(members), "costs")
+    models = members + ([drafter] if drafter is not None else [])
+    costs = _split(args.costs, len(models), "costs")
     if costs is None:
-        set_parameter_costs(members)
-    for m, c in zip(members, costs or ()):
+        set_parameter_costs(models)
+    for m, c in zip(models, costs or ()):
         try:
             m.cost = Fraction(c)
         except (ValueError, ZeroDivisionError):
@@ -221,14 +237,18 @@ def build(args):
         amateur = args.amateur or next(n for n in names if n != expert)
         combination = ContrastiveDecoding(expert=expert, amateur=amateur, mu=args.mu)
     sampling = Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
-    ensemble = Ensemble(members, combination, mode=args.mode, sampling=sampling, dtype=args.dtype)  # EOS: FAST-6
+    ensemble = Ensemble(members, combination, mode=args.mode, sampling=sampling, dtype=args.dtype,  # EOS: FAST-6
+                        drafter=drafter)
 
     if args.gammas is not None and not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", args.gammas):
         raise ValueError(f"--gammas: give whole numbers separated by commas, e.g. 3,1; got {args.gammas!r}")
     gammas = [int(g) for g in args.gammas.split(",")] if args.gammas else None
     method_name = args.method or default_method(names).name
-    if method_name == "mixture" and (combination_kind != "we" or ensemble.mode != "probs"):
-        raise ValueError(f"--method mixture: is exact only for a weighted ensemble in mode probs, got --combination "
+    if args.drafter is not None and method_name not in ("naive", "speculative-mixture"):
+        raise ValueError(f"--drafter: only with --method naive or speculative-mixture, got --method {method_name}")
+    drafter_name = None if args.drafter is None else (args.drafter if drafter is None else drafter.name)
+    if method_name in ("mixture", "speculative-mixture") and (combination_kind != "we" or ensemble.mode != "probs"):
+        raise ValueError(f"--method {method_name}: is exact only for a weighted ensemble in mode probs, got --combination "
                          f"{combination_kind} in mode {ensemble.mode}; use --combination we --mode probs (or another "
                          "--method)")
     if method_name == "se":
@@ -236,10 +256,14 @@ def build(args):
             raise ValueError(f"--gammas: give {len(names)} values for --method se (one per member), got {args.gammas}")
         gammas = dict(zip(names, gammas)) if gammas is not None else default_method(names).gammas
         method = SpeculativeEnsemble(gammas, default_proposer=args.default_proposer)
-    elif args.method == "naive":
+    elif args.method in ("naive", "speculative-mixture"):
         if gammas is not None and len(gammas) != 1:
-            raise ValueError(f"--gammas: --method naive takes one proposal length, got {args.gammas}")
-        method = NaiveSE(gamma=gammas[0] if gammas else 1, proposer=args.default_proposer)
+            raise ValueError(f"--gammas: --method {args.method} takes one proposal length, got {args.gammas}")
+        if args.default_proposer is not None and drafter_name is not None:
+            raise ValueError("--default-proposer/--drafter: give one of them, the model that drafts")
+        proposer = drafter_name or args.default_proposer
+        method = (NaiveSE(gamma=gammas[0] if gammas else 1, proposer=proposer) if args.method == "naive"
+                  else SpeculativeMixture(gamma=gammas[0] if gammas else 1, drafter=proposer))
     else:
         if gammas is not None or args.default_proposer is not None:
             raise ValueError(f"--gammas/--default-proposer: --method {args.method} has no proposer")
@@ -336,6 +360,10 @@ def describe(ensemble, method) -> dict:
             settings.append(f"{key.replace('_', ' ')} {value}")
     members = [f"{m.name} ({sum(p.numel() for p in m.model.parameters()) / 1e6:.2f}M parameters, "
                f"cost {short_number(m.cost, 3)})" for m in ensemble.members]
+    if ensemble.drafter is not None:  # METHOD-5
+        m = ensemble.drafter
+        members.append(f"{m.name} (outside drafter, {sum(p.numel() for p in m.model.parameters()) / 1e6:.2f}M "
+                       f"parameters, cost {short_number(m.cost, 3)})")
     return {"method": method.name + (f" ({'; '.join(settings)})" if settings else ""),
             "combination": f"{combination}, mode {ensemble.mode}", "members": members}
 

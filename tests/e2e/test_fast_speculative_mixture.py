@@ -74,3 +74,26 @@ def test_an_outside_drafter_is_refused_where_it_cannot_serve():
     with pytest.raises(ValueError, match="method: the mixture ensemble is exact only"):
         generate(cd, [1], max_new_tokens=3, method=specens.SpeculativeMixture(gamma=2), seed=0)
     assert "SpeculativeMixture" in specens.__all__
+
+
+def test_the_cli_runs_the_speculative_mixture_with_an_outside_or_member_drafter(capsys):
+    """SMIX-1, METHOD-5 through `specens generate`: --method speculative-mixture, --drafter (outside: pytiny;
+    or a member), --gammas one value; naive SE with an outside drafter; bad combinations refused in one line."""
+    import json
+
+    from specens.cli import main
+
+    base = ["generate", "def median(data):", "--members", "pylib,pytests", "--combination", "we",
+            "--max-new-tokens", "8", "--seed", "2"]
+    assert main(base + ["--method", "speculative-mixture", "--drafter", "pytiny", "--gammas", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["method"]["drafter"] == "pytiny" and data["stats"]["calls"]["pytiny"] >= 2
+    assert main(base + ["--method", "speculative-mixture", "--drafter", "pylib", "--gammas", "2"]) == 0
+    assert "drafter pylib" in capsys.readouterr().err
+    assert main(base + ["--method", "naive", "--drafter", "pytiny", "--gammas", "2"]) == 0
+    capsys.readouterr()
+    assert main(base[:-4] + ["--max-new-tokens", "4", "--drafter", "pytiny"]) == 2
+    assert "--drafter: only --method naive or speculative-mixture" in capsys.readouterr().err
+    assert main(["generate", "x", "--members", "pytiny,pylib", "--combination", "cd", "--max-new-tokens", "4",
+                 "--method", "speculative-mixture"]) == 2
+    assert "--method speculative-mixture: is exact only" in capsys.readouterr().err
