@@ -103,6 +103,22 @@ def make_cases() -> list:
                 "position (TOY-2); two EOS ids (METHOD-3)"),
         ToyCase("cd-orders-4-0-se-1-2-m1", _cd(orders=(4, 0), prompt=(3, 1)), _se(1, 2, default="m1"), 5,
                 "CD with an order-4 amateur whose window slides past the two-token prompt, and an order-0 expert"),
+    ] + speculative_mixture_cases()
+
+
+def speculative_mixture_cases() -> list:
+    """The speculative mixture (SMIX-1): the cheap member drafting blocks of 3 (its own choice emits as is,
+    free bonuses and carried choices occur), and three members with an outside drafter (METHOD-5) and EOS."""
+    from specens.reference import SpeculativeMixture
+    from specens.reference.zoo import random_member
+
+    outside = random_member("t", 3, order=2, cost=Fraction(1, 10), seed=7)
+    return [
+        ToyCase("we-smix-3-m0", _we(), SpeculativeMixture(3, "m0"), 5,
+                "speculative mixture, WE 1/3, 2/3; the cheap member drafts 3 and is chosen with weight 1/3"),
+        ToyCase("we3-smix-2-outside-eos", _we(n=3, v=3, seed=2, eos_token_id=2).with_(drafter=outside),
+                SpeculativeMixture(2, "t"), 5,
+                "speculative mixture of three members, an outside drafter of order 2 drafting 2, EOS"),
     ]
 
 

@@ -399,3 +399,62 @@ class MixtureUniformMember(VectorRun):
 
     def choose_member(self, idx, weights):
         return super().choose_member(idx, np.full(len(weights), 1.0 / len(weights)))
+
+
+# -- the speculative mixture (SMIX-1) -------------------------------------------------------------------
+class SmixChoiceFollowsDraft(VectorRun):
+    """The member choice looks at the drafted token: a head the drafter drew with probability at least 1/2
+    is given to the drafter (a member), so it is emitted as is (SMIX-3 step 1 broken: k_i must be
+    independent of the drafted token). One uniform is still consumed per choice."""
+
+    def choose_member(self, idx, weights):
+        chosen = super().choose_member(idx, weights)
+        pos = self.e[idx]
+        head = self.s[idx] > pos  # the bonus choice (SMIX-5) has no drafted token to look at
+        rows = np.flatnonzero(head)
+        likely = self.qv[idx[rows], pos[rows], self.seq[idx[rows], pos[rows]]] >= 0.5
+        drafter = self.t.model_names.index(self.method.drafter)
+        chosen[rows[likely]] = drafter
+        return chosen
+
+
+class SmixDrafterVerified(VectorRun):
+    """A position whose chosen member is the drafter is verified anyway, against the next member, instead
+    of being emitted as is (SMIX-3 step 2 broken: p_d's own token is an exact p_d draw)."""
+
+    def emit_head(self, idx):
+        if not idx.size:
+            return
+        other = (self.t.model_names.index(self.method.drafter) + 1) % self.N
+        pos = self.e[idx]
+        self.forward(idx[~self.holds(idx, other, pos)], other)
+        self.against[idx] = other
+        self.verify_head(idx)
+        self.against[idx] = -1
+
+
+class SmixBlockKeptAfterRejection(VectorRun):
+    """After a rejection the rest of the drafted block stays cached and is verified next, although it was
+    drafted after the rejected token (SMIX-3 step 3 broken: a rejection drops the rest of the block).
+    Note: a kept token verified against a member is still an exact step (it is tested against the q it was
+    drawn from); the law goes wrong where the drafter is chosen and a kept token is emitted as is, so the
+    mutant needs a case whose drafter is a member."""
+
+    def reject(self, idx, pos, rejected):
+        s = self.s[idx].copy()
+        super().reject(idx, pos, rejected)
+        self.s[idx] = s
+
+    def verify_head(self, idx):
+        super().verify_head(idx)
+        return np.ones(len(idx), dtype=bool)  # the block goes on after a rejection
+
+
+class SmixBonusFromDrafter(VectorRun):
+    """The free bonus after a fully accepted block is drawn from the drafter (which catches up on the last
+    drafted token) instead of the chosen member (SMIX-5 broken)."""
+
+    def free_bonus(self, idx, k):
+        d = self.t.model_names.index(self.method.drafter)
+        self.forward(idx[~self.holds(idx, d, self.e[idx])], d)
+        self.emit_from(idx, self.proposal(idx, d, self.e[idx]))

@@ -184,6 +184,23 @@ def make_mutants() -> list:
         Mutant("first-eos-only", "17", "of the EOS ids (0, 2) only the first stops a row", eos_list, FirstEosOnly),
         Mutant("window-negative-start", "19", "members of order 3 and 5 read context[len(context) - order:]",
                eos_list, NegativeStartWindow),
+    ] + speculative_mixture_mutants()
+
+
+def speculative_mixture_mutants() -> list:
+    """Wrong speculative mixtures (SMIX-1), each on the case where it shows."""
+    from .faults import SmixBlockKeptAfterRejection, SmixBonusFromDrafter, SmixChoiceFollowsDraft, SmixDrafterVerified
+
+    member = _case("we-smix-3-m0")
+    return [
+        Mutant("smix-choice-follows-draft", "own", "a drafted token of probability >= 1/2 is given to the drafter",
+               member, SmixChoiceFollowsDraft),
+        Mutant("smix-drafter-verified", "own", "a position chosen for the drafter is verified against another member",
+               _case("we-smix-3-m0", 4), SmixDrafterVerified),
+        Mutant("smix-block-kept", "own", "the rest of the block is kept after a rejection", member,
+               SmixBlockKeptAfterRejection),
+        Mutant("smix-bonus-from-drafter", "own", "the free bonus is drawn from the drafter", member,
+               SmixBonusFromDrafter),
     ]
 
 

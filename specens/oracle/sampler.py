@@ -267,6 +267,10 @@ class VectorRun:
             scorer[idx[~accepted]] = -1
             idx = idx[accepted]
 
+    def free_bonus(self, idx: np.ndarray, k: int):
+        """Member k, which ran over the whole block, draws the next token from its p_k. SMIX-5."""
+        self.emit_from(idx, self.proposal(idx, k, self.e[idx]))
+
     def emit_head(self, idx: np.ndarray):
         """Emit the head of each chain's cache as is: its proposer was the chosen member. SMIX-3 step 2."""
         self.e[idx] += 1
@@ -408,7 +412,7 @@ def speculative_mixture(run: VectorRun, method: SpeculativeMixture):
                 group = full[carried[full] == k]
                 group = group[run.holds(group, k, run.e[group])]
                 if group.size:  # k ran over the block: the free bonus, no call
-                    run.emit_from(group, run.proposal(group, k, run.e[group]))
+                    run.free_bonus(group, k)
                     carried[group] = -1
         run.end_round(live)
 
