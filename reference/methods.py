@@ -117,7 +117,9 @@ class SpeculativeMixture:
         _gamma(self.gamma, name="gamma")
 
     def check(self, ensemble) -> "SpeculativeMixture":
-        MixtureEnsemble().check(ensemble)  # MIX-1's applicability
+        if not isinstance(ensemble.combination, WeightedEnsemble) or ensemble.mode != "probs":  # as MIX-1
+            raise ValueError("method: the speculative mixture is exact only for a weighted ensemble in mode 'probs'; "
+                             f"got {type(ensemble.combination).__name__} in mode {ensemble.mode!r}")
         outside = getattr(ensemble, "drafter", None)
         default = outside.name if outside is not None else ensemble.cheapest()
         drafter = ensemble.member(self.drafter or default).name

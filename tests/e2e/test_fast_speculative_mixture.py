@@ -71,7 +71,7 @@ def test_an_outside_drafter_is_refused_where_it_cannot_serve():
         Ensemble([a], drafter=Member(tiny_causal_lm("llama", 8, seed=2), name="a"))
     cd = Ensemble([a, Member(tiny_causal_lm("gpt2", 8, seed=3), name="b")],
                   specens.ContrastiveDecoding(expert="b", amateur="a", mu="1/10"))
-    with pytest.raises(ValueError, match="method: the mixture ensemble is exact only"):
+    with pytest.raises(ValueError, match="method: the speculative mixture is exact only"):
         generate(cd, [1], max_new_tokens=3, method=specens.SpeculativeMixture(gamma=2), seed=0)
     assert "SpeculativeMixture" in specens.__all__
 

@@ -215,7 +215,7 @@ def test_a_bad_outside_drafter_is_refused_in_one_line(bad, message):
 
 def test_the_speculative_mixture_is_refused_where_r_is_not_a_mixture():
     """SMIX-1: only WE in mode probs; gamma >= 1; the drafter must exist."""
-    with pytest.raises(ValueError, match="method: the mixture ensemble is exact only"):
+    with pytest.raises(ValueError, match="method: the speculative mixture is exact only"):
         SpeculativeMixture(gamma=2).check(toy_ensemble(2, 3, combination="cd"))
     with pytest.raises(ValueError, match="gamma"):
         SpeculativeMixture(gamma=0)
