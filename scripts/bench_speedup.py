@@ -29,7 +29,7 @@ import time
 import torch
 
 from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
-                     SpeculativeEnsemble, StandardEnsemble, WeightedEnsemble, generate)
+                     SpeculativeEnsemble, SpeculativeMixture, StandardEnsemble, WeightedEnsemble, generate)
 from specens import bundled_model_path
 from specens.members import set_parameter_costs
 
@@ -60,6 +60,30 @@ def settings():
                                       SpeculativeEnsemble({"pytiny": 5, "pylib": 1})]
 
 
+# -- the speculative mixture (SMIX-1): pytiny drafts for WEs of the large members, from outside them ----------
+def speculative_mixture_settings():
+    """name -> (members, combination, sampling, methods): pytiny as the outside drafter (METHOD-5)."""
+    we2 = ["pylib", "pytests"]
+    we3 = ["pylib", "pytests", "pygui"]
+    for name, chosen in (("SMIX WE 1/2 pylib+pytests, pytiny drafts", we2), ("SMIX WE 1/3 x3, pytiny drafts", we3)):
+        yield name, chosen, WeightedEnsemble({k: f"1/{len(chosen)}" for k in chosen}), Sampling(), [
+            StandardEnsemble(), MixtureEnsemble(),
+            *(SpeculativeMixture(gamma=g, drafter="pytiny") for g in (1, 2, 3, 5))]
+
+
+def speculative_mixture_real_settings():
+    """The real pair: WE 1/2 of SmolLM2's drafter and SmolLM2, the drafter (a member) drafting."""
+    d, e = "smollm2-drafter", "smollm2"
+    yield "SMIX WE 1/2 drafter+smollm2 T=1", [d, e], WeightedEnsemble({d: "1/2", e: "1/2"}), Sampling(), [
+        StandardEnsemble(), MixtureEnsemble(), *(SpeculativeMixture(gamma=g, drafter=d) for g in (1, 3, 5))]
+
+
+def outside_drafter(methods, names):
+    """The drafter a setting's methods name outside its members (METHOD-5), or None."""
+    outside = {m.drafter for m in methods if isinstance(m, SpeculativeMixture) and m.drafter not in names}
+    return outside.pop() if outside else None
+
+
 def real_settings():
     """name -> (members, combination, sampling, methods) on SmolLM2 and its drafter."""
     pair = ["smollm2-drafter", "smollm2"]
@@ -82,6 +106,8 @@ def label(method) -> str:
         return f"naive SE g={method.gamma} ({method.proposer})"
     if isinstance(method, SpeculativeEnsemble):
         return "SE g=" + ",".join(str(g) for g in method.gammas.values())
+    if isinstance(method, SpeculativeMixture):
+        return f"spec. mixture g={method.gamma} ({method.drafter})"
     return {"standard": "standard", "mixture": "mixture"}[method.name]
 
 
@@ -104,7 +130,9 @@ def hf_generate(members, names, prompts, sampling, tokens, seed, *, assistant: b
 def run_setting(members, names, combination, sampling, methods, tokens, repeats, seed, texts=PROMPTS, chat=False):
     chosen = [members[n] for n in names]
     tok = chosen[-1].tokenizer
-    ensemble = Ensemble(chosen, combination, sampling=sampling, tokenizer=tok, eos_token_id=None)
+    drafter = outside_drafter(methods, names)
+    ensemble = Ensemble(chosen, combination, sampling=sampling, tokenizer=tok, eos_token_id=None,
+                        drafter=members[drafter] if drafter else None)
     if chat:
         from specens._cli_generate import chat_prompt
 
@@ -137,9 +165,10 @@ def run_setting(members, names, combination, sampling, methods, tokens, repeats,
         emitted = sum(o.stats.emitted for o in outs)
         cost = sum(o.stats.cost for o in outs) / emitted
         forwards = sum(sum(o.stats.calls.values()) - len(o.stats.calls) for o in outs) / emitted
-        verified = {k: sum(o.stats.verified[k] for o in outs) for k in names}
-        accepted = {k: sum(o.stats.accepted[k] for o in outs) for k in names}
-        alpha = {k: round(accepted[k] / verified[k], 3) for k in names if verified[k]}
+        proposers = [k for k in outs[0].stats.verified]  # the members, and an outside drafter that ran
+        verified = {k: sum(o.stats.verified[k] for o in outs) for k in proposers}
+        accepted = {k: sum(o.stats.accepted[k] for o in outs) for k in proposers}
+        alpha = {k: round(accepted[k] / verified[k], 3) for k in proposers if verified[k]}
         tps = statistics.median(times[label(m)])
         std = std or (tps, cost)
         rows.append({"method": label(m), "tokens_per_s": tps, "speedup": tps / std[0], "cost_speedup": float(std[1] / cost) if std[1] is not None else None,
@@ -170,7 +199,9 @@ def main(argv=None) -> int:
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
     results = {"device": device, "tokens": args.tokens, "repeats": args.repeats, "prompts": len(texts),
                "costs": {n: str(m.cost) for n, m in members.items()}, "settings": {}}
-    for name, chosen, combination, sampling, methods in (real_settings() if args.models == "real" else settings()):
+    family = list(settings()) + list(speculative_mixture_settings())
+    real = list(real_settings()) + list(speculative_mixture_real_settings())
+    for name, chosen, combination, sampling, methods in (real if args.models == "real" else family):
         results["settings"][name] = run_setting(members, chosen, combination, sampling, methods, args.tokens,
                                                 args.repeats, args.seed, texts=texts, chat=args.models == "real")
         if not args.json:
