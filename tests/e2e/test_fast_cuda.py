@@ -17,7 +17,8 @@ from specens.coupling import reference_ensemble, reference_member, tiny_causal_l
 from specens.members import Member
 from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
 from specens.reference.engine import exact_ensemble_pmf
-from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
+from specens.reference.methods import (MixtureEnsemble, NaiveSE, SpeculativeEnsemble, SpeculativeMixture,
+                                       StandardEnsemble)
 from specens.reference.methods import generate as reference_generate
 from specens.reference.transforms import Sampling
 
@@ -42,7 +43,7 @@ def test_on_cuda_the_fast_path_equals_the_reference_in_float64(devices):
         methods = [StandardEnsemble(), NaiveSE(gamma=3), SpeculativeEnsemble({"llama": 2, "gpt2": 1}),
                    SpeculativeEnsemble({"llama": 1, "gpt2": 3}, "gpt2")]
         if isinstance(combination, WeightedEnsemble):
-            methods.append(MixtureEnsemble())
+            methods += [MixtureEnsemble(), SpeculativeMixture(gamma=3, drafter="llama")]  # SMIX-1
         for method in methods:
             for seed in range(3):
                 out = generate(fast, [1, 2], max_new_tokens=8, method=method, seed=seed, trace=True)
