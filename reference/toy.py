@@ -170,7 +170,7 @@ class Ensemble(MemberLookup):
                 f"combination: names members {sorted(self.combination.members)} but the ensemble has {sorted(names)}; "
                 "key the combination by exactly the members' names"
             )
-        if self.drafter is not None:  # METHOD-5, TOY-6
+        if self.drafter is not None:  # METHOD-5, TOY-7
             if not all(hasattr(self.drafter, a) for a in ("name", "cost", "vocab_size", "scores")):
                 raise ValueError(f"drafter: must be a member such as a ToyMember (or None), got "
                                  f"{type(self.drafter).__name__}")
@@ -236,7 +236,7 @@ class Ensemble(MemberLookup):
             "eos_token_id": _eos_json(self.eos_token_id),
             "prompt": list(self.prompt),
         }
-        if self.drafter is not None:  # TOY-6: written only when there is one
+        if self.drafter is not None:  # TOY-7: written only when there is one
             out["drafter"] = self.drafter.to_json()
         return out
 

@@ -158,7 +158,7 @@ def read_ensemble(obj, path: str = "ensemble"):
     members = tuple(read_member(m, f"{path}.members[{i}]") for i, m in enumerate(members))
     combination = read_combination(obj["combination"], f"{path}.combination")
     sampling = read_sampling(obj.get("sampling", {}), f"{path}.sampling")
-    drafter = obj.get("drafter")  # TOY-6: the outside drafter, a member object outside the combination
+    drafter = obj.get("drafter")  # TOY-7: the outside drafter, a member object outside the combination
     drafter = None if drafter is None else read_member(drafter, f"{path}.drafter")
     return _under(path, lambda: Ensemble(members=members, combination=combination, mode=mode, sampling=sampling,
                                          eos_token_id=obj.get("eos_token_id"), prompt=tuple(prompt), drafter=drafter))

@@ -1,4 +1,4 @@
-"""The speculative mixture (SMIX-1..SMIX-6) and the outside drafter (METHOD-5, TOY-6), exactly.
+"""The speculative mixture (SMIX-1..SMIX-6) and the outside drafter (METHOD-5, TOY-7), exactly.
 
 The exact engine (ENGINE-1) runs the method function itself and must give the weighted
 ensemble's sequence law (ENGINE-2) on every WE-in-probs setting of the exact-engine matrix, with
@@ -193,7 +193,7 @@ def test_outside_drafter_costs_count_and_it_is_cropped_after_a_rejection():
 
 
 def test_toy_files_carry_the_outside_drafter_and_the_method():
-    """TOY-6, TOY-4: the drafter and the speculative-mixture method survive a JSON round trip."""
+    """TOY-7, TOY-4: the drafter and the speculative-mixture method survive a JSON round trip."""
     ensemble = toy_ensemble(2, 3, seed=2)
     ens = ensemble.with_(drafter=outside_drafter(ensemble))
     obj = dump_toy(ens, SpeculativeMixture(gamma=3), 5)

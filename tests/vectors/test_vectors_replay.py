@@ -99,7 +99,7 @@ def test_the_set_covers_every_method_combination_mode_and_proposal_pattern():
             seen["defaults"].add(list(method["gammas"]).index(method["default_proposer"]))
     assert seen["methods"] == {"standard", "naive", "se", "mixture", "speculative-mixture"}
     drafters = [load(path)["toy"]["ensemble"].get("drafter") for path in FILES]
-    assert any(drafters)  # METHOD-5, TOY-6: an outside drafter is covered
+    assert any(drafters)  # METHOD-5, TOY-7: an outside drafter is covered
     assert seen["kinds"] == {"we", "cd"} and seen["modes"] == {"probs", "logits", "raw-logits"}
     assert seen["greedy"] == {True, False} and seen["members"] == {2, 3}
     assert seen["defaults"] >= {0, 1, 2}
