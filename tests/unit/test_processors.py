@@ -6,9 +6,17 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 
-from specens.reference import Ensemble, Sampling, Scores, WeightedEnsemble, ToyMember, dump_toy, load_toy
-from specens.reference import StandardEnsemble, exact_ensemble_pmf
-from specens.reference.combine import target
+from specens.reference import (
+    Ensemble,
+    Sampling,
+    Scores,
+    StandardEnsemble,
+    ToyMember,
+    WeightedEnsemble,
+    dump_toy,
+    exact_ensemble_pmf,
+    load_toy,
+)
 from specens.reference.processors import (
     Prefix,
     Processors,
