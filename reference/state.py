@@ -33,6 +33,7 @@ class Run:
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
         self.ensemble, self.chooser, self.limit = ensemble, chooser, max_new_tokens
+        ensemble.processors.check(ensemble.vocab_size, ensemble.eos_token_id, max_new_tokens)  # PROC-1
         self.names = ensemble.names
         self.emitted: list[int] = []
         self.cache: list[Proposal] = []
@@ -54,13 +55,15 @@ class Run:
 
     @property
     def done(self) -> bool:
-        """METHOD-3: stop at max_new_tokens, or right after an emitted EOS (any of the EOS ids)."""
-        return len(self.emitted) >= self.limit or (bool(self.emitted) and self.ensemble.is_eos(self.emitted[-1]))
+        """METHOD-3, STOP-4: stop at max_new_tokens, or right after an emitted EOS (any of the EOS ids)
+        or the emitted end of a stop sequence (STOP-2); checked after every emitted token."""
+        return len(self.emitted) >= self.limit or self.ensemble.stopped(self.emitted)
 
     def room(self) -> int:
-        """How many more tokens may be cached: proposals never pass max_new_tokens or an EOS. METHOD-3."""
+        """How many more tokens may be cached: proposals never pass max_new_tokens, an EOS or the end
+        of a stop sequence. METHOD-3, STOP-2."""
         seq = self.seq
-        if seq and self.ensemble.is_eos(seq[-1]):
+        if self.ensemble.stopped(seq):
             return 0
         return self.limit - len(seq)
 
