@@ -21,6 +21,7 @@ from .methods import (
     run_method,
 )
 from .numbers import lift, softmax
+from .processors import Processors
 from .rng import StreamChooser, UniformStream, sample
 from .toy import Ensemble, ToyMember, dump_toy, load_toy
 from .transforms import Sampling, Scores, proposal_distribution, transform
@@ -28,7 +29,7 @@ from .verify import acceptance_probability, overlap, residual, total_variation, 
 
 __all__ = [
     "ContrastiveDecoding", "CustomCombination", "Ensemble", "ExactResult", "LinearLogits", "MixtureEnsemble",
-    "NaiveSE", "Result", "Sampling", "Scores", "SpeculativeEnsemble", "StandardEnsemble", "StreamChooser",
+    "NaiveSE", "Processors", "Result", "Sampling", "Scores", "SpeculativeEnsemble", "StandardEnsemble", "StreamChooser",
     "ToyMember", "UniformStream", "WeightedEnsemble", "acceptance_probability", "alternate_speedup",
     "dump_toy", "enumerate_runs", "exact_ensemble_pmf", "exact_output_pmf", "generate", "lift", "load_toy",
     "method_from_json", "naive_expected_tokens", "naive_speedup", "overlap", "proposal_distribution",

@@ -16,6 +16,7 @@ import numpy as np
 
 from .combine import Combination, WeightedEnsemble, check_mode, target
 from .numbers import Dist, as_fraction
+from .processors import NO_PROCESSORS, Processors
 from .toy_json import FORMAT, VERSION, read_ensemble, read_member, read_toy, read_toy_file
 from .transforms import Sampling, Scores, proposal_distribution
 
@@ -30,6 +31,27 @@ def context_window(context: Sequence[int], order: int) -> tuple:
     """
     start = max(0, len(context) - order)  # a negative start would slice from the end
     return tuple(context[start:]) if order else ()
+
+
+def stop_sequences(value, *, vocab_size: int) -> tuple:
+    """Stop token sequences as one normalised type: a sorted tuple of non-empty tuples, no repeats. STOP-2.
+
+    `value` is empty or a list of token-id lists, every id in [0, V).
+    stop_sequences([[2, 1], [3]], vocab_size=4) == ((2, 1), (3,)).
+    """
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"stop_sequences: must be a list of token-id lists such as [[2, 1]], got {value!r}")
+    out = set()
+    for seq in value:
+        if isinstance(seq, (str, bytes)) or not hasattr(seq, "__iter__"):
+            raise ValueError(f"stop_sequences: each stop sequence must be a list of token ids, got {seq!r}")
+        seq = tuple(seq)
+        if not seq:
+            raise ValueError("stop_sequences: a stop sequence is empty; give each as a non-empty list of token ids")
+        if any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < vocab_size for t in seq):
+            raise ValueError(f"stop_sequences: every id must be a token id in [0, {vocab_size}), got {list(seq)!r}")
+        out.add(tuple(int(t) for t in seq))
+    return tuple(sorted(out))
 
 
 def eos_ids(value, *, vocab_size: int) -> tuple:
@@ -134,6 +156,8 @@ class Ensemble(MemberLookup):
 
     mode defaults to 'probs' for WE and 'raw-logits' otherwise (COMBINE-5). `eos_token_id` takes
     None, one id or a list of ids and is stored as a sorted tuple (`eos_ids`, METHOD-3).
+    `processors` are the logits processors (PROC-1, checked against the vocabulary and the EOS ids);
+    `stop_sequences` the stop token sequences (STOP-2), stored as a sorted tuple of tuples.
     """
 
     members: tuple
@@ -142,6 +166,8 @@ class Ensemble(MemberLookup):
     sampling: Sampling = Sampling()
     eos_token_id: tuple = ()
     prompt: tuple = ()
+    processors: Processors = NO_PROCESSORS
+    stop_sequences: tuple = ()
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -170,6 +196,10 @@ class Ensemble(MemberLookup):
         if any(isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < v for t in prompt):
             raise ValueError(f"prompt: token ids must lie in [0, {v}), got {list(prompt)}")
         object.__setattr__(self, "prompt", prompt)
+        if not isinstance(self.processors, Processors):
+            raise ValueError("processors: must be a Processors(...) (specens.reference.processors)")
+        self.processors.check(v, self.eos_token_id)
+        object.__setattr__(self, "stop_sequences", stop_sequences(self.stop_sequences, vocab_size=v))
 
     @property
     def vocab_size(self) -> int:
@@ -178,6 +208,20 @@ class Ensemble(MemberLookup):
     def is_eos(self, token: int) -> bool:
         """Whether `token` ends a row: it is one of the end-of-sequence ids. METHOD-3."""
         return token in self.eos_token_id
+
+    def stopped(self, generated) -> bool:
+        """Whether a row whose generated tokens are `generated` has stopped: it ends with an EOS id
+        (METHOD-3, STOP-1) or with a stop sequence (STOP-2). The prompt is not read.
+
+        With EOS (3,) and stop sequences ((2, 1),): stopped((0, 3)) and stopped((2, 1)) are True,
+        stopped((1, 2)) is False.
+        """
+        generated = tuple(generated)
+        if not generated:
+            return False
+        if generated[-1] in self.eos_token_id:
+            return True
+        return any(len(s) <= len(generated) and generated[-len(s):] == s for s in self.stop_sequences)
 
     def proposal(self, name: str, context: tuple) -> Dist:
         """p_k after `context` (memoised; a pure function of the context). TRANSFORM-6."""
@@ -197,7 +241,8 @@ class Ensemble(MemberLookup):
     def with_(self, **changes) -> "Ensemble":
         """A copy with some fields changed (and a fresh memo)."""
         fields = dict(members=self.members, combination=self.combination, mode=self.mode, sampling=self.sampling,
-                      eos_token_id=self.eos_token_id, prompt=self.prompt)
+                      eos_token_id=self.eos_token_id, prompt=self.prompt, processors=self.processors,
+                      stop_sequences=self.stop_sequences)
         fields.update(changes)
         return Ensemble(**fields)
 
@@ -207,8 +252,9 @@ class Ensemble(MemberLookup):
         return read_ensemble(obj)
 
     def to_json(self) -> dict:
+        """The `ensemble` object of a toy file (TOY-1); `processors` and `stop_sequences` only when set (TOY-6)."""
         s = self.sampling
-        return {
+        out = {
             "members": [m.to_json() for m in self.members],
             "combination": self.combination.to_json(),
             "mode": self.mode,
@@ -216,6 +262,11 @@ class Ensemble(MemberLookup):
             "eos_token_id": _eos_json(self.eos_token_id),
             "prompt": list(self.prompt),
         }
+        if self.processors.active:
+            out["processors"] = self.processors.to_json()
+        if self.stop_sequences:
+            out["stop_sequences"] = [list(q) for q in self.stop_sequences]
+        return out
 
 
 def _eos_json(ids: tuple):

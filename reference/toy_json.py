@@ -132,6 +132,39 @@ def read_combination(obj, path: str):
     return _under(path, combination_from_json, obj)
 
 
+def read_processors(obj, path: str):
+    """The `processors` object (every setting optional); errors name the setting's JSON path. TOY-6, PROC-1."""
+    from .processors import Processors
+
+    obj = _object(obj, path, '{"repetition_penalty": "3/2", "min_new_tokens": 2} (or leave it out)')
+    known = sorted(Processors.__dataclass_fields__)
+    for key, value in obj.items():
+        if key not in known:
+            raise ValueError(f"{path}.{key}: unknown setting; the settings are {', '.join(known)}")
+        if key in ("no_repeat_ngram_size", "min_new_tokens") and not is_int(value):
+            raise ValueError(f"{path}.{key}: expected a non-negative JSON integer, got {_show(value)}")
+    bias = obj.get("logit_bias", {})
+    _object(bias, f"{path}.logit_bias", '{"3": "-1/2"}')
+    for key in bias:
+        if not key.isdigit():
+            raise ValueError(f"{path}.logit_bias[{json.dumps(key)}]: keys are token ids written as decimal strings")
+    words = obj.get("bad_words_ids", [])
+    if not isinstance(words, list) or not all(isinstance(w, list) and all(is_int(t) for t in w) for w in words):
+        raise ValueError(f"{path}.bad_words_ids: expected an array of arrays of token ids such as [[1, 2]], "
+                         f"got {_show(words)}")
+    return _under(path, lambda: Processors(**obj))
+
+
+def read_stop_sequences(value, path: str) -> tuple:
+    """The `stop_sequences` array: arrays of token ids (the ids are checked by the ensemble). TOY-6, STOP-2."""
+    if not isinstance(value, list):
+        raise ValueError(f"{path}: expected an array of arrays of token ids such as [[2, 1]], got {_show(value)}")
+    for i, seq in enumerate(value):
+        if not isinstance(seq, list) or not seq or not all(is_int(t) for t in seq):
+            raise ValueError(f"{path}[{i}]: expected a non-empty array of integer token ids, got {_show(seq)}")
+    return tuple(tuple(seq) for seq in value)
+
+
 def read_sampling(obj, path: str) -> Sampling:
     """The sampling object (all keys optional). TOY-1, TRANSFORM-1."""
     obj = _object(obj, path, '{"temperature": "1", "top_k": null, "top_p": null} (or leave it out)')
@@ -158,8 +191,19 @@ def read_ensemble(obj, path: str = "ensemble"):
     members = tuple(read_member(m, f"{path}.members[{i}]") for i, m in enumerate(members))
     combination = read_combination(obj["combination"], f"{path}.combination")
     sampling = read_sampling(obj.get("sampling", {}), f"{path}.sampling")
-    return _under(path, lambda: Ensemble(members=members, combination=combination, mode=mode, sampling=sampling,
-                                         eos_token_id=obj.get("eos_token_id"), prompt=tuple(prompt)))
+    processors = read_processors(obj.get("processors", {}), f"{path}.processors")
+    stops = read_stop_sequences(obj.get("stop_sequences", []), f"{path}.stop_sequences")
+
+    def build():
+        try:
+            return Ensemble(members=members, combination=combination, mode=mode, sampling=sampling,
+                            eos_token_id=obj.get("eos_token_id"), prompt=tuple(prompt), processors=processors,
+                            stop_sequences=stops)
+        except ValueError as e:  # the processors' checks against the vocabulary and the EOS ids (PROC-1)
+            known = ("logit_bias", "bad_words_ids", "min_new_tokens")
+            raise ValueError(f"processors.{e}" if str(e).startswith(known) else str(e)) from None
+
+    return _under(path, build)
 
 
 def read_toy(obj) -> tuple:
@@ -177,6 +221,7 @@ def read_toy(obj) -> tuple:
     if not is_int(length) or length < 1:
         raise ValueError(f"max_new_tokens: must be a positive integer, got {_show(length)}")
     ensemble = read_ensemble(obj["ensemble"])
+    _under("ensemble.processors", ensemble.processors.check, ensemble.vocab_size, ensemble.eos_token_id, length)
     method = _object(obj.get("method", {"name": "standard"}), "method", '{"name": "se", "gammas": {"a": 3, "b": 1}}')
     try:
         method = method_from_json(method, ensemble)
