@@ -154,3 +154,139 @@ def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
     remove = probs < threshold
     remove.scatter_(-1, torch.argmax(probs, dim=-1, keepdim=True), False)  # the top token always stays
     return logits.masked_fill(remove, NEG_INF)
+
+
+# -- the chain (PROC-9) ---------------------------------------------------------------------------
+class ProcessorChain:
+    """An ensemble's processor settings, ready for torch: PROC-9's chain up to temperature, per row.
+
+    Built once per ensemble from the reference's `Processors` (PROC-1) and, optionally, a
+    `transformers.LogitsProcessorList` of processors that are functions of the prefix. `process`
+    applies, in PROC-9's order: logit_bias (PROC-6), repetition_penalty (PROC-2, prompt counted),
+    frequency and presence penalties (PROC-3, generated tokens only), no_repeat_ngram_size (PROC-4,
+    prompt counted), bad_words_ids (PROC-7), min_new_tokens (PROC-5); then the user's processors, each
+    called once per row with `input_ids` (1, end) = that row's prefix, after every built-in one and
+    before temperature. `min_p` (PROC-8) is a warper: it follows top-p inside the sampling transform
+    (`specens.distributions.transform_logits`), not here.
+
+    Args: processors: a `specens.reference.processors.Processors`; vocab_size: V; eos: the EOS ids;
+        device: where the bias vector lives; logits_processor: a LogitsProcessorList or None.
+    """
+
+    STEPS = ("logit_bias", "repetition_penalty", "frequency_penalty/presence_penalty", "no_repeat_ngram_size",
+             "bad_words_ids", "min_new_tokens", "logits_processor")
+
+    def __init__(self, processors, *, vocab_size: int, eos: Sequence[int], device, logits_processor=None):
+        self.settings, self.vocab_size, self.eos = processors, vocab_size, tuple(eos)
+        self.logits_processor = list(logits_processor or ())
+        self.bias = None
+        if processors.logit_bias:
+            bias = torch.zeros(vocab_size, dtype=torch.float64, device=device)  # (V,)
+            ids = torch.tensor(list(processors.logit_bias), dtype=torch.long, device=device)
+            bias[ids] = torch.tensor([float(b) for b in processors.logit_bias.values()], dtype=torch.float64,
+                                     device=device)
+            self.bias = bias
+        self.penalty = float(processors.repetition_penalty)
+        self.presence, self.frequency = float(processors.presence_penalty), float(processors.frequency_penalty)
+        self.min_p = float(processors.min_p)
+
+    @property
+    def active(self) -> bool:
+        """Whether `process` changes anything (the min-p warper aside)."""
+        s = self.settings
+        return bool(self.bias is not None or self.penalty != 1 or self.presence or self.frequency
+                    or s.no_repeat_ngram_size or s.bad_words_ids or s.min_new_tokens or self.logits_processor)
+
+    def steps(self, logits: torch.Tensor, ids: torch.Tensor, ends: torch.Tensor, prompt_length: int):
+        """Yield (step name, rows after it) for each active step of PROC-9 before temperature."""
+        s, vocab = self.settings, self.vocab_size
+        if self.bias is not None:  # PROC-6
+            logits = logit_bias(logits, self.bias)
+            yield "logit_bias", logits
+        if self.penalty != 1:  # PROC-2: the prompt counts
+            logits = repetition_penalty(logits, token_counts(ids, ends, vocab) > 0, self.penalty)
+            yield "repetition_penalty", logits
+        if self.presence or self.frequency:  # PROC-3: generated tokens only
+            counts = token_counts(ids, ends, vocab, start=prompt_length)
+            logits = presence_frequency_penalty(logits, counts, self.presence, self.frequency)
+            yield "frequency_penalty/presence_penalty", logits
+        if s.no_repeat_ngram_size:  # PROC-4: the prompt counts
+            logits = _ban(logits, no_repeat_ngram_mask(ids, ends, s.no_repeat_ngram_size, vocab))
+            yield "no_repeat_ngram_size", logits
+        if s.bad_words_ids:  # PROC-7
+            logits = _ban(logits, bad_words_mask(ids, ends, s.bad_words_ids, vocab))
+            yield "bad_words_ids", logits
+        if s.min_new_tokens:  # PROC-5: counted from the end of the prompt
+            logits = _ban(logits, min_new_tokens_mask(ends, prompt_length, s.min_new_tokens, self.eos, vocab))
+            yield "min_new_tokens", logits
+        if self.logits_processor:  # the user's, one call per row with that row's own prefix (PROC-12)
+            rows = []
+            for end, row in zip(ends.tolist(), logits):
+                out = row.unsqueeze(0)  # (1, V)
+                for processor in self.logits_processor:
+                    out = processor(ids[None, :end], out)
+                rows.append(out)
+            logits = torch.cat(rows).to(logits.dtype)  # (R, V)
+            yield "logits_processor", logits
+
+    def process(self, logits: torch.Tensor, ids: torch.Tensor, ends: torch.Tensor, prompt_length: int) -> torch.Tensor:
+        """PROC-9's chain before temperature on rows (R, V), row r after the prefix ids[:ends[r]]. PROC-12.
+
+        Args: logits (R, V); ids (L,) prompt + generated tokens; ends (R,) each >= prompt_length.
+        Returns (R, V), in the dtype of `logits`.
+        """
+        for _, logits in self.steps(logits, ids, ends, prompt_length):
+            pass
+        return logits
+
+    def emptied_by(self, row: torch.Tensor, ids: torch.Tensor, end: int, prompt_length: int) -> str | None:
+        """The step that ruled out the last possible token of one row (V,), or None. PROC-11."""
+        if not bool(torch.isfinite(row).any()):
+            return None
+        ends = torch.tensor([end], device=ids.device)
+        for name, out in self.steps(row.unsqueeze(0), ids, ends, prompt_length):
+            if not bool(torch.isfinite(out).any()):
+                return name
+        return None
+
+
+# -- stop strings (STOP-3) ------------------------------------------------------------------------
+class StopStrings:
+    """Stop strings, checked on the decoded text of the emitted tokens. STOP-3 (fast path only).
+
+    They never change a distribution: a row stops right after the token whose decoding completes a
+    stop string (checked after every emitted token, STOP-4), and its text is cut right after that
+    occurrence. A string the tokenizer cannot produce is refused: one that does not survive encoding
+    and decoding, and holds a character that no token's text holds.
+    Args: strings: non-empty strings; tokenizer: the ensemble's tokenizer. Raises ValueError naming
+    `argument` (`stop_strings`, or the CLI's `--stop`).
+    Example: with a word-level tokenizer of words t0 .. t5, "t3 t4" is a stop string; "x" is refused.
+    """
+
+    def __init__(self, strings, tokenizer, *, argument: str = "stop_strings"):
+        if isinstance(strings, str):
+            strings = [strings]
+        strings = list(strings)
+        if not strings or any(not isinstance(s, str) or not s for s in strings):
+            raise ValueError(f"{argument}: give non-empty strings, got {strings!r}")
+        if tokenizer is None:
+            raise ValueError(f"{argument}: stop strings are matched on decoded text and need a tokenizer; pass "
+                             "tokenizer= to Ensemble, or use stop_sequences (token ids)")
+        self.strings, self.tokenizer = tuple(strings), tokenizer
+        alphabet = None
+        for s in self.strings:
+            if s in tokenizer.decode(tokenizer.encode(s, add_special_tokens=False)):
+                continue
+            if alphabet is None:  # the characters any token decodes to, read once
+                alphabet = set("".join(tokenizer.batch_decode([[i] for i in range(len(tokenizer))])))
+            missing = sorted(set(s) - alphabet)
+            if missing:
+                raise ValueError(f"{argument}: the tokenizer cannot produce {s!r} (no token's text holds "
+                                 f"{missing[0]!r}); give a string its tokens can spell")
+
+    def find(self, tokens: Sequence[int]) -> int | None:
+        """Where the text of `tokens` is cut: right after the earliest-ending occurrence of a stop string,
+        or None when none occurs. find(tokens of "a b stop c") == len("a b stop") for the string "stop"."""
+        text = self.tokenizer.decode(list(tokens))
+        ends = [text.find(s) + len(s) for s in self.strings if s in text]
+        return min(ends) if ends else None
