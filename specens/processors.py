@@ -287,6 +287,13 @@ class StopStrings:
     def find(self, tokens: Sequence[int]) -> int | None:
         """Where the text of `tokens` is cut: right after the earliest-ending occurrence of a stop string,
         or None when none occurs. find(tokens of "a b stop c") == len("a b stop") for the string "stop"."""
-        text = self.tokenizer.decode(list(tokens))
-        ends = [text.find(s) + len(s) for s in self.strings if s in text]
-        return min(ends) if ends else None
+        return cut(self.tokenizer.decode(list(tokens)), self.strings)
+
+
+def cut(text: str, strings: Sequence[str]) -> int | None:
+    """The end of the earliest-ending first occurrence of any of `strings` in `text`, or None. STOP-3.
+
+    cut("a stop b", ["stop", "b"]) == 6; cut("abc", ["x"]) is None.
+    """
+    ends = [text.find(s) + len(s) for s in strings if s in text]
+    return min(ends) if ends else None
