@@ -257,7 +257,8 @@ class StopStrings:
     They never change a distribution: a row stops right after the token whose decoding completes a
     stop string (checked after every emitted token, STOP-4), and its text is cut right after that
     occurrence. A string the tokenizer cannot produce is refused: one that does not survive encoding
-    and decoding, and holds a character that no token's text holds.
+    and decoding, and holds a character that no decoded text holds (the decoding of the whole
+    vocabulary in one sequence: every token's text and the separators the decoder puts between them).
     Args: strings: non-empty strings; tokenizer: the ensemble's tokenizer. Raises ValueError naming
     `argument` (`stop_strings`, or the CLI's `--stop`).
     Example: with a word-level tokenizer of words t0 .. t5, "t3 t4" is a stop string; "x" is refused.
@@ -277,11 +278,11 @@ class StopStrings:
         for s in self.strings:
             if s in tokenizer.decode(tokenizer.encode(s, add_special_tokens=False)):
                 continue
-            if alphabet is None:  # the characters any token decodes to, read once
-                alphabet = set("".join(tokenizer.batch_decode([[i] for i in range(len(tokenizer))])))
+            if alphabet is None:  # every character a decoded text can hold: the tokens' and the decoder's own
+                alphabet = set(tokenizer.decode(list(range(len(tokenizer)))))
             missing = sorted(set(s) - alphabet)
             if missing:
-                raise ValueError(f"{argument}: the tokenizer cannot produce {s!r} (no token's text holds "
+                raise ValueError(f"{argument}: the tokenizer cannot produce {s!r} (no decoded text holds "
                                  f"{missing[0]!r}); give a string its tokens can spell")
 
     def find(self, tokens: Sequence[int]) -> int | None:
