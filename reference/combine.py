@@ -198,27 +198,33 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def combined(outputs: Mapping[str, Scores], combination: Combination, mode: str, sampling: Sampling) -> Dist:
+def combined(outputs: Mapping[str, Scores], combination: Combination, mode: str, sampling: Sampling,
+             processors=None, prefix=None) -> Dist:
     """r at one position before the greedy rule: the three modes of COMBINE-5.
 
     probs: transform each member, combine probabilities. logits: transform each member, combine
-    logits, softmax. raw-logits: combine raw logits, transform once, softmax.
+    logits, softmax. raw-logits: combine raw logits, transform once, softmax. The processors (read
+    at `prefix`) are part of the transform, so they act where temperature does (PROC-10).
     """
     check_mode(mode)
     if mode == "probs":
-        return combination.combine_probs({k: transform(s, sampling).to_probs() for k, s in outputs.items()})
+        return combination.combine_probs({k: transform(s, sampling, processors, prefix).to_probs()
+                                          for k, s in outputs.items()})
     if mode == "logits":
-        return softmax(combination.combine_logits({k: transform(s, sampling).to_logits() for k, s in outputs.items()}))
+        return softmax(combination.combine_logits({k: transform(s, sampling, processors, prefix).to_logits()
+                                                   for k, s in outputs.items()}))
     raw = combination.combine_logits({k: s.to_logits() for k, s in outputs.items()})
-    return transform(Scores(logits=raw), sampling).to_probs()
+    return transform(Scores(logits=raw), sampling, processors, prefix).to_probs()
 
 
-def target(outputs: Mapping[str, Scores], combination: Combination, mode: str, sampling: Sampling) -> Dist:
-    """r: the distribution every emitted token must follow; at T = 0 its greedy one-hot. COMBINE-7.
+def target(outputs: Mapping[str, Scores], combination: Combination, mode: str, sampling: Sampling,
+           processors=None, prefix=None) -> Dist:
+    """r: the distribution every emitted token must follow; at T = 0 its greedy one-hot. COMBINE-7, PROC-10.
 
     WE of (1/2, 1/2, 0) and (0, 1/4, 3/4) with weights 1/2 each is (1/4, 3/8, 3/8); greedy: (0, 1, 0).
+    `processors` and `prefix` as in `transform`.
     """
-    r = combined(outputs, combination, mode, sampling)
+    r = combined(outputs, combination, mode, sampling, processors, prefix)
     return greedy(r) if sampling.greedy else r
 
 

@@ -95,7 +95,8 @@ ENUMERATION_LIMIT = 1_000_000  # ENGINE-2: prefixes exact_ensemble_pmf visits be
 
 
 def exact_ensemble_pmf(ensemble: Ensemble, max_new_tokens: int, *, limit: int | None = None) -> dict:
-    """P(y) = prod_i r(y_i | prompt, y_<i), sequences ending at an EOS id or max_new_tokens. ENGINE-2, METHOD-3.
+    """P(y) = prod_i r(y_i | prompt, y_<i), sequences ending at an EOS id, a stop sequence (STOP-2) or
+    max_new_tokens. ENGINE-2, METHOD-3.
 
     Computed over prefixes with an explicit stack (depth-first, tokens in increasing order; no
     recursion, so a greedy toy of 1,500 tokens is fine), independently of any sampler. Raises
@@ -117,7 +118,7 @@ def exact_ensemble_pmf(ensemble: Ensemble, max_new_tokens: int, *, limit: int | 
                 f"max_new_tokens: the exact law of {max_new_tokens} tokens has more than {limit:,} prefixes to "
                 f"enumerate (up to {ensemble.vocab_size}^{max_new_tokens} sequences); use a smaller "
                 "max_new_tokens (specens check: --length) or a toy with fewer possible tokens")
-        if len(prefix) == max_new_tokens or (prefix and ensemble.is_eos(prefix[-1])):
+        if len(prefix) == max_new_tokens or ensemble.stopped(prefix):  # METHOD-3, STOP-2
             out[prefix] = p
             continue
         r = ensemble.target(ensemble.prompt + prefix)

@@ -171,3 +171,163 @@ class Processors:
 
 
 NO_PROCESSORS = Processors()
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """What a processor reads at position i: the prompt, the tokens generated before i (emitted and
+    cached, PROC-12) and the EOS ids (for min_new_tokens, PROC-5). `history` is prompt + generated."""
+
+    prompt: tuple = ()
+    generated: tuple = ()
+    eos_token_id: tuple = ()
+
+    @property
+    def history(self) -> tuple:
+        return tuple(self.prompt) + tuple(self.generated)
+
+
+# -- one function per processor (PROC-2 .. PROC-8) ----------------------------------------------------
+def _scores(**kw):
+    from .transforms import Scores
+
+    return Scores(**kw)
+
+
+def _mask(scores, banned: set, name: str):
+    """Rule the tokens `banned` out (-inf, or probability 0 renormalised exactly). PROC-11.
+
+    A mask that leaves no possible token is an error naming the processor.
+    """
+    if not banned:
+        return scores
+    if scores.probs is not None:
+        kept = [p if x not in banned else Fraction(0) for x, p in enumerate(scores.probs)]
+        if not any(kept):
+            raise ValueError(f"{name}: rules out every possible token at this position; relax {name}")
+        return _scores(probs=normalise(kept))
+    logits = np.array(scores.logits, dtype=np.float64)
+    logits[sorted(banned)] = -np.inf
+    if np.isneginf(logits).all():
+        raise ValueError(f"{name}: rules out every possible token at this position; relax {name}")
+    return _scores(logits=logits)
+
+
+def _add(scores, amounts: np.ndarray):
+    """Add float64 amounts to the logits (log p on a probability row), -inf kept; none added: unchanged. PROC-11."""
+    if not np.any(amounts):
+        return scores
+    return _scores(logits=scores.to_logits() + amounts)
+
+
+def apply_logit_bias(scores, logit_bias: Mapping):
+    """l_x + b_x for every biased token. PROC-6.
+
+    On logits (0, 0) with {1: 1}: (0, 1). On probabilities it goes through float64 (NUM-2).
+    """
+    amounts = np.zeros(scores.vocab_size)
+    for token, b in logit_bias.items():
+        amounts[token] = float(b)
+    return _add(scores, amounts)
+
+
+def apply_repetition_penalty(scores, penalty: Fraction, history: Sequence[int]):
+    """Each distinct token of `history` (prompt + generated): l * theta if l < 0, else l / theta. PROC-2.
+
+    On logits (2, -1, 0) with theta = 2 after history (0, 1): (1, -2, 0). On probabilities the penalised
+    tokens become p ** theta, exact for an integer theta up to 64 (PROC-11): (1/2, 1/2) after (0,)
+    with theta = 2 gives (1/4, 1/2) renormalised to (1/3, 2/3).
+    """
+    seen = sorted(set(history))
+    if penalty == 1 or not seen:
+        return scores
+    if scores.probs is not None and penalty.denominator == 1 and penalty <= MAX_EXACT_PENALTY:
+        power, seen_set = int(penalty), set(seen)
+        return _scores(probs=normalise([p ** power if x in seen_set else p for x, p in enumerate(scores.probs)]))
+    logits = np.array(scores.to_logits(), dtype=np.float64)
+    theta = float(penalty)
+    part = logits[seen]
+    logits[seen] = np.where(part < 0, part * theta, part / theta)
+    return _scores(logits=logits)
+
+
+def apply_presence_frequency(scores, presence: Fraction, frequency: Fraction, generated: Sequence[int]):
+    """l_x - frequency * c_x - presence * [c_x > 0], c_x the count of x among the generated tokens
+    (the prompt is not counted). PROC-3.
+
+    On logits (0, 0, 0) after generated (1, 1) with frequency 1/2, presence 1: (0, -2, 0).
+    """
+    amounts = np.zeros(scores.vocab_size)
+    for token, count in Counter(generated).items():
+        amounts[token] = -(float(frequency) * count + float(presence))
+    return _add(scores, amounts)
+
+
+def banned_ngram_tokens(n: int, history: Sequence[int]) -> set:
+    """Tokens that would repeat an n-gram of `history` (prompt + generated). PROC-4.
+
+    banned_ngram_tokens(2, (1, 2, 1)) == {2}: the 2-gram (1, 2) occurred and the history ends with 1.
+    """
+    h = tuple(history)
+    if n <= 0 or len(h) < n - 1:
+        return set()
+    tail = h[len(h) - (n - 1):] if n > 1 else ()
+    return {h[j + n - 1] for j in range(len(h) - n + 1) if h[j:j + n - 1] == tail}
+
+
+def apply_no_repeat_ngram(scores, n: int, history: Sequence[int]):
+    """Rule out every token that would complete an n-gram already in the history. PROC-4."""
+    return _mask(scores, banned_ngram_tokens(n, history), "no_repeat_ngram_size")
+
+
+def banned_bad_words(words: Sequence[tuple], history: Sequence[int]) -> set:
+    """Last tokens of the bad words whose other tokens end the history (prompt + generated). PROC-7.
+
+    banned_bad_words(((3,), (1, 2)), (0, 1)) == {3, 2}; after (0, 2) only {3}.
+    """
+    h = tuple(history)
+    return {w[-1] for w in words if len(w) - 1 <= len(h) and (len(w) == 1 or h[len(h) - len(w) + 1:] == w[:-1])}
+
+
+def apply_bad_words(scores, words: Sequence[tuple], history: Sequence[int]):
+    """Rule out the bad words' last tokens where the history ends with the rest of the word. PROC-7."""
+    return _mask(scores, banned_bad_words(words, history), "bad_words_ids")
+
+
+def apply_min_new_tokens(scores, min_new_tokens: int, generated_count: int, eos_token_id: Sequence[int]):
+    """While fewer than min_new_tokens tokens are generated before the position, rule out every EOS id. PROC-5.
+
+    At position 1 with min_new_tokens = 2 and EOS (0, 3): tokens 0 and 3 get probability 0.
+    """
+    return _mask(scores, set(eos_token_id) if generated_count < min_new_tokens else set(), "min_new_tokens")
+
+
+def apply_min_p(scores, min_p: Fraction):
+    """Rule out every token with p_x < min_p * max(p), on exact probabilities (lifted from logits,
+    NUM-2). PROC-8.
+
+    (1/2, 1/4, 1/8, 1/8) with min_p = 1/3 keeps tokens 0 and 1: (2/3, 1/3, 0, 0).
+    """
+    if min_p == 0:
+        return scores
+    probs = scores.to_probs()
+    cut = min_p * max(probs)
+    return _mask(scores, {x for x, p in enumerate(probs) if p < cut}, "min_p")
+
+
+def process(scores, processors: Processors, prefix: Prefix):
+    """The history part of PROC-9's chain on one row: logit_bias, repetition_penalty, frequency and
+    presence penalties, no_repeat_ngram_size, bad_words_ids, min_new_tokens. PROC-9, PROC-12.
+
+    `prefix` is the prefix of the position (PROC-12). min_p follows top-p (`apply_min_p`).
+    """
+    if not processors.active:
+        return scores
+    history = prefix.history
+    scores = apply_logit_bias(scores, processors.logit_bias)
+    scores = apply_repetition_penalty(scores, processors.repetition_penalty, history)
+    scores = apply_presence_frequency(scores, processors.presence_penalty, processors.frequency_penalty,
+                                      prefix.generated)
+    scores = apply_no_repeat_ngram(scores, processors.no_repeat_ngram_size, history)
+    scores = apply_bad_words(scores, processors.bad_words_ids, history)
+    return apply_min_new_tokens(scores, processors.min_new_tokens, len(prefix.generated), prefix.eos_token_id)

@@ -53,13 +53,15 @@ class Run:
 
     @property
     def done(self) -> bool:
-        """METHOD-3: stop at max_new_tokens, or right after an emitted EOS (any of the EOS ids)."""
-        return len(self.emitted) >= self.limit or (bool(self.emitted) and self.ensemble.is_eos(self.emitted[-1]))
+        """METHOD-3, STOP-4: stop at max_new_tokens, or right after an emitted EOS (any of the EOS ids)
+        or the emitted end of a stop sequence (STOP-2); checked after every emitted token."""
+        return len(self.emitted) >= self.limit or self.ensemble.stopped(self.emitted)
 
     def room(self) -> int:
-        """How many more tokens may be cached: proposals never pass max_new_tokens or an EOS. METHOD-3."""
+        """How many more tokens may be cached: proposals never pass max_new_tokens, an EOS or the end
+        of a stop sequence. METHOD-3, STOP-2."""
         seq = self.seq
-        if seq and self.ensemble.is_eos(seq[-1]):
+        if self.ensemble.stopped(seq):
             return 0
         return self.limit - len(seq)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .combine import Combination, WeightedEnsemble, check_mode, target
 from .numbers import Dist, as_fraction
-from .processors import NO_PROCESSORS, Processors
+from .processors import NO_PROCESSORS, Prefix, Processors
 from .toy_json import FORMAT, VERSION, read_ensemble, read_member, read_toy, read_toy_file
 from .transforms import Sampling, Scores, proposal_distribution
 
@@ -223,19 +223,31 @@ class Ensemble(MemberLookup):
             return True
         return any(len(s) <= len(generated) and generated[-len(s):] == s for s in self.stop_sequences)
 
+    def prefix(self, context: tuple) -> Prefix:
+        """Split a context (prompt + generated tokens) into the processors' Prefix. PROC-12.
+
+        With prompt (1,): prefix((1, 0, 2)) == Prefix(prompt=(1,), generated=(0, 2), eos_token_id=...).
+        """
+        n = len(self.prompt)
+        if tuple(context[:n]) != self.prompt:
+            raise ValueError(f"context: {list(context)} does not start with the prompt {list(self.prompt)}")
+        return Prefix(self.prompt, tuple(context[n:]), self.eos_token_id)
+
     def proposal(self, name: str, context: tuple) -> Dist:
-        """p_k after `context` (memoised; a pure function of the context). TRANSFORM-6."""
+        """p_k after `context` (memoised; a pure function of the context, processors included). TRANSFORM-6, PROC-12."""
         key = ("p", name, context)
         if key not in self._memo:
-            self._memo[key] = proposal_distribution(self.member(name).scores(context), self.sampling)
+            self._memo[key] = proposal_distribution(self.member(name).scores(context), self.sampling,
+                                                    self.processors, self.prefix(context))
         return self._memo[key]
 
     def target(self, context: tuple) -> Dist:
-        """r after `context` (memoised). COMBINE-7."""
+        """r after `context` (memoised; processors read the same context). COMBINE-7, PROC-12."""
         key = ("r", context)
         if key not in self._memo:
             outputs = {m.name: m.scores(context) for m in self.members}
-            self._memo[key] = target(outputs, self.combination, self.mode, self.sampling)
+            self._memo[key] = target(outputs, self.combination, self.mode, self.sampling, self.processors,
+                                     self.prefix(context))
         return self._memo[key]
 
     def with_(self, **changes) -> "Ensemble":

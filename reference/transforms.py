@@ -144,10 +144,23 @@ def apply_top_p(scores: Scores, top_p: Fraction | None) -> Scores:
     return scores._masked(keep)
 
 
-def transform(scores: Scores, sampling: Sampling) -> Scores:
-    """temperature -> top-k -> top-p, with T = 0 read as T = 1 (greedy acts later). TRANSFORM-1."""
+def transform(scores: Scores, sampling: Sampling, processors=None, prefix=None) -> Scores:
+    """[processors] -> temperature -> top-k -> top-p -> [min_p], with T = 0 read as T = 1 (greedy acts
+    later). TRANSFORM-1, PROC-9.
+
+    `processors` (a `Processors`, default none) read `prefix` (a `Prefix`: the prompt, the tokens
+    generated before the position and the EOS ids, PROC-12); a processor that reads the history
+    needs the prefix.
+    """
+    from .processors import Prefix, apply_min_p, process
+
     temperature = Fraction(1) if sampling.greedy else sampling.temperature
-    return apply_top_p(apply_top_k(apply_temperature(scores, temperature), sampling.top_k), sampling.top_p)
+    if processors is not None and processors.active:
+        if prefix is None and processors.reads_history:
+            raise ValueError("prefix: these processors read the history; pass the position's Prefix (PROC-12)")
+        scores = process(scores, processors, prefix or Prefix())
+    scores = apply_top_p(apply_top_k(apply_temperature(scores, temperature), sampling.top_k), sampling.top_p)
+    return apply_min_p(scores, processors.min_p) if processors is not None else scores
 
 
 def greedy(dist: Dist) -> Dist:
@@ -158,10 +171,11 @@ def greedy(dist: Dist) -> Dist:
     return one_hot(argmax(dist), len(dist))
 
 
-def proposal_distribution(scores: Scores, sampling: Sampling) -> Dist:
-    """p_k: the exact distribution a member draws its own tokens from. TRANSFORM-6.
+def proposal_distribution(scores: Scores, sampling: Sampling, processors=None, prefix=None) -> Dist:
+    """p_k: the exact distribution a member draws its own tokens from. TRANSFORM-6, PROC-10.
 
-    The transformed probabilities; at T = 0 their greedy one-hot.
+    The transformed probabilities (processors included, read at the position's prefix); at T = 0
+    their greedy one-hot.
     """
-    dist = transform(scores, sampling).to_probs()
+    dist = transform(scores, sampling, processors, prefix).to_probs()
     return greedy(dist) if sampling.greedy else dist

@@ -102,17 +102,29 @@ class VectorRun:
         self.bonus = np.zeros((n, length), dtype=bool)  # (B, L)
 
     # -- state ------------------------------------------------------------------------------
+    def ends_with_stop(self, idx: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Whether seq[b, :n[b]] ends with one of the stop sequences, for b in idx. STOP-2. (m,) -> (m,) bool."""
+        out = np.zeros(len(idx), dtype=bool)
+        for stop in self.t.ensemble.stop_sequences:
+            m = len(stop)
+            hit = n >= m
+            for j, token in enumerate(stop):  # token j of the stop sits at position n - m + j
+                hit &= self.seq[idx, np.maximum(n - m + j, 0)] == token
+            out |= hit
+        return out
+
     def done(self, idx: np.ndarray) -> np.ndarray:
-        """METHOD-3: max_new_tokens emitted, or the last emitted token is EOS. (m,) -> (m,) bool."""
+        """METHOD-3, STOP-2: max_new_tokens emitted, or the emitted tokens end with an EOS id or a stop
+        sequence. (m,) -> (m,) bool."""
         e = self.e[idx]
         last = self.seq[idx, np.maximum(e - 1, 0)]
-        return (e >= self.L) | ((e > 0) & np.isin(last, self.eos))
+        return (e >= self.L) | ((e > 0) & np.isin(last, self.eos)) | self.ends_with_stop(idx, e)
 
     def room(self, idx: np.ndarray) -> np.ndarray:
-        """How many more tokens chains idx may cache (0 after a cached EOS). METHOD-3."""
+        """How many more tokens chains idx may cache (0 after a cached EOS or stop sequence). METHOD-3, STOP-2."""
         s = self.s[idx]
         last = self.seq[idx, np.maximum(s - 1, 0)]
-        return np.where((s > 0) & np.isin(last, self.eos), 0, self.L - s)
+        return np.where(((s > 0) & np.isin(last, self.eos)) | self.ends_with_stop(idx, s), 0, self.L - s)
 
     def holds(self, idx: np.ndarray, k: int, pos: np.ndarray) -> np.ndarray:
         return (self.lo[idx, k] <= pos) & (pos <= self.fed[idx, k])

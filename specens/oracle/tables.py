@@ -9,6 +9,11 @@ asks for consistent tuples (every member at the same context) while a mutant may
 
 Every row comes from the reference (`specens.reference`), rounded once from its exact rationals to
 float64, so the tables add no second implementation of a rule.
+
+Logits processors that read the history (PROC-12: repetition penalties, n-gram and bad-word masks,
+min_new_tokens) make every output a function of the whole prefix, so with them each member's state
+is the whole context (prompt + generated tokens, the states a run of `length` tokens reaches) and
+every row is computed from that prefix.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from specens.reference import Ensemble, Sampling, proposal_distribution, target
+from specens.reference.processors import Prefix
 from specens.reference.toy import context_window
 
 TargetFn = Callable[[Mapping[str, object]], tuple]  # {member name: Scores} -> r (exact)
@@ -42,12 +48,13 @@ class MemberStates:
     Order 1 over V = 2: states (), (0,), (1,); next[(), 1] = (1,).
     """
 
-    def __init__(self, order: int, vocab_size: int, prompt: tuple, *, length: int | None = None):
+    def __init__(self, order: int, vocab_size: int, prompt: tuple, *, length: int | None = None,
+                 reachable_only: bool = False):
         self.order = order
         start = context_window(prompt, order)
         full = sum(vocab_size ** n for n in range(order + 1))
         self.beyond = None
-        if length is None or full <= FULL_STATES:
+        if length is None or (full <= FULL_STATES and not reachable_only):
             self.tuples = [t for n in range(order + 1) for t in itertools.product(range(vocab_size), repeat=n)]
         else:  # breadth first from the prompt's window, `length` tokens deep
             self.tuples, frontier, seen = [start], [start], {start}
@@ -98,7 +105,14 @@ class Tables:
         self.vocab_size = v = ensemble.vocab_size
         self.members = ensemble.members
         self.length = length
-        self.states = [MemberStates(m.order, v, ensemble.prompt, length=length) for m in ensemble.members]
+        self.processors = ensemble.processors
+        self.history = self.processors.reads_history  # PROC-12: states are whole prefixes
+        if self.history and length is None:
+            raise ValueError("length: processors that read the history need the tables built for max_new_tokens "
+                             "(Tables(ensemble, length=...))")
+        whole = len(ensemble.prompt) + (length or 0)
+        self.states = [MemberStates(max(m.order, whole) if self.history else m.order, v, ensemble.prompt,
+                                    length=length, reachable_only=self.history) for m in ensemble.members]
         sizes = [len(s) for s in self.states]
         if length is None and any(len(st.tuples) > FULL_STATES for st in self.states):
             raise ValueError(f"ensemble: a member has {max(sizes)} context states, more than the oracle's "
@@ -107,8 +121,8 @@ class Tables:
         if rows >= 2 ** 62:
             raise ValueError(f"ensemble: {rows:.3g} joint context states do not fit int64 codes; use fewer members")
         self.strides = np.cumprod([1] + sizes[:-1]).astype(np.int64)  # (N,)
-        self.target_fn = target_fn or (lambda outputs: target(outputs, ensemble.combination, ensemble.mode,
-                                                              ensemble.sampling))
+        self.target_fn = target_fn or (lambda outputs, prefix=None: target(
+            outputs, ensemble.combination, ensemble.mode, ensemble.sampling, ensemble.processors, prefix))
         self.dense = rows <= MAX_TARGET_ROWS
         self._r = np.zeros((int(rows) if self.dense else 0, v))  # dense: (S_0 * ... * S_{N-1}, V); sparse: (met, V)
         self._have = np.zeros(int(rows) if self.dense else 0, dtype=bool)
@@ -127,13 +141,36 @@ class Tables:
         """The members' outputs (reference `Scores`) when member k is at context state states[k]."""
         return {m.name: m.scores(self.states[k].context(s)) for k, (m, s) in enumerate(zip(self.members, states))}
 
-    def proposal_table(self, k: int, sampling: Sampling | None = None, *, exact: bool = False) -> np.ndarray:
-        """p_k for every context state of member k, under `sampling` (default: the ensemble's). TRANSFORM-6."""
+    def prefix(self, context: tuple) -> Prefix | None:
+        """The processors' prefix of a whole context (None when no processor reads the history). PROC-12."""
+        if not self.history:
+            return None
+        n = len(self.ensemble.prompt)
+        return Prefix(tuple(context[:n]), tuple(context[n:]), self.ensemble.eos_token_id)
+
+    def proposal_row(self, k: int, context: tuple, sampling: Sampling | None = None, processors=None, prefix=None):
+        """p_k of member k after `context` (exact), with the processors read at `prefix` (default: the
+        context's own, PROC-12). A chain of processors that empties the row gives None."""
         sampling = sampling or self.ensemble.sampling
-        key = (k, sampling, exact)
+        processors = self.processors if processors is None else processors
+        prefix = self.prefix(context) if prefix is None else prefix
+        try:
+            return proposal_distribution(self.members[k].scores(context), sampling, processors, prefix)
+        except ValueError:
+            if not self.history:
+                raise
+            return None  # PROC-11: a dead end (every token ruled out) that a correct run never reaches
+
+    def proposal_table(self, k: int, sampling: Sampling | None = None, *, exact: bool = False,
+                       processors=None) -> np.ndarray:
+        """p_k for every context state of member k, under `sampling` and `processors` (default: the
+        ensemble's). TRANSFORM-6, PROC-10. In history mode a dead-end row is NaN."""
+        sampling = sampling or self.ensemble.sampling
+        key = (k, sampling, exact, processors)
         if key not in self._p:
-            member = self.members[k]
-            rows = [proposal_distribution(member.scores(t), sampling) for t in self.states[k].tuples]
+            rows = [self.proposal_row(k, t, sampling, processors) for t in self.states[k].tuples]
+            if not exact:
+                rows = [(float("nan"),) * self.vocab_size if r is None else r for r in rows]
             if self.states[k].beyond is not None:  # a state no correct run reaches: NaN, never a silent row
                 rows.append(None if exact else (float("nan"),) * self.vocab_size)
             self._p[key] = rows if exact else np.array([_floats(r) for r in rows])  # (S_k, V)
@@ -156,9 +193,17 @@ class Tables:
             self._have[code] = True
         return self._r[codes]
 
+    def decode(self, code: int) -> tuple:
+        """The tuple of member states of a code."""
+        return tuple(code // int(self.strides[k]) % len(self.states[k]) for k in range(len(self.names)))
+
     def _row(self, code: int) -> np.ndarray:
-        states = tuple(code // int(self.strides[k]) % len(self.states[k]) for k in range(len(self.names)))
-        return _floats(self.target_fn(self.outputs(states)))
+        states = self.decode(code)
+        if not self.history:
+            return _floats(self.target_fn(self.outputs(states)))
+        # PROC-12: the processors read the whole prefix, which member 0's state holds (in a correct run
+        # every member's state is the same prefix)
+        return _floats(self.target_fn(self.outputs(states), self.prefix(self.states[0].context(states[0]))))
 
     def _sparse_r(self, codes: np.ndarray) -> np.ndarray:
         """r kept for the codes met only: sorted codes `_met`, their rows `_r`. (m,) -> (m, V)."""
