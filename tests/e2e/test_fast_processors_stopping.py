@@ -169,7 +169,7 @@ def test_an_ensemble_that_a_processor_empties_names_that_processor():
     everything = Processors(bad_words_ids=[[t] for t in range(VOCAB)])
     for combination in (WeightedEnsemble({"a": "1/2", "b": "1/2"}), ContrastiveDecoding(expert="b", amateur="a", mu=0)):
         ensemble = Ensemble(members(), combination, processors=everything)  # modes probs and raw-logits
-        with pytest.raises(ValueError, match="bad_words_ids: rules out every token still possible at position 0"):
+        with pytest.raises(ValueError, match="bad_words_ids: rules out every possible token at position 0"):
             generate(ensemble, [1], max_new_tokens=3, seed=0)
 
 
