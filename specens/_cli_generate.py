@@ -67,7 +67,8 @@ def add_arguments(p: argparse.ArgumentParser):
     g = p.add_argument_group("logits processors and stopping (transformers' names; spec/15-processors.md)")
     g.add_argument("--repetition-penalty", help="divide a positive logit of every token already in the prompt or the "
                                                 "completion by this, multiply a negative one (> 0; 1 is off)")
-    g.add_argument("--presence-penalty", help="subtract this from the logit of every token already generated (0 is off)")
+    g.add_argument("--presence-penalty",
+                   help="subtract this from the logit of every token already generated (0 is off)")
     g.add_argument("--frequency-penalty", help="subtract this times its count from the logit of every token already "
                                                "generated (0 is off)")
     g.add_argument("--no-repeat-ngram-size", type=int, help="never repeat an n-gram of this size (prompt included)")
@@ -253,7 +254,8 @@ def build(args):
     if stop_token_ids:  # STOP-1: more ids that end a row, beside the configured EOS ids
         bad = [t for t in stop_token_ids if not 0 <= t < ensemble.vocab_size]
         if bad:
-            raise ValueError(f"--stop-token-ids: {bad[0]} is not a token id of the vocabulary [0, {ensemble.vocab_size})")
+            raise ValueError(f"--stop-token-ids: {bad[0]} is not a token id of the vocabulary "
+                             f"[0, {ensemble.vocab_size})")
         ensemble = Ensemble(members, combination, eos_token_id=list(ensemble.eos_token_id) + stop_token_ids, **options)
 
     if args.gammas is not None and not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", args.gammas):

@@ -141,7 +141,8 @@ class Ensemble(MemberLookup):
     def _processors(self, processors, logits_processor):
         """PROC-1's settings checked against V and E, and the user's processors as a list of callables."""
         if not isinstance(processors, Processors):
-            raise ValueError(f"processors: must be a specens Processors(repetition_penalty=..., ...), got {processors!r}")
+            raise ValueError(f"processors: must be a specens Processors(repetition_penalty=..., ...), "
+                             f"got {processors!r}")
         processors.check(self.vocab_size, self.eos_token_id)
         if logits_processor is None:
             return processors, ()

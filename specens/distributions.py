@@ -46,7 +46,7 @@ def _temperature(sampling: Sampling) -> float:
 
 
 def transform_logits(logits: torch.Tensor, sampling: Sampling, min_p: float = 0.0) -> torch.Tensor:
-    """Temperature, then top-k, then top-p, then min-p, on rows of logits; T = 0 uses T = 1. TRANSFORM-1..4, PROC-8, PROC-9.
+    """Temperature, top-k, top-p, then min-p, on rows of logits; T = 0 uses T = 1. TRANSFORM-1..4, PROC-8, PROC-9.
 
     The division by T is done in float64 whatever the dtype, as the reference does (NUM-2), so a
     small T (1e-40, 1e-300) gives the same near-greedy rows in a float32 and a float64 ensemble

@@ -223,7 +223,8 @@ class Run:
         rows = [self.held[name][position] for name in names if position in self.held[name]]
         cause = self._emptied_by_processor(position, names)
         if cause is not None:
-            return ValueError(f"{cause}: rules out every possible token at position {position} (PROC-11); relax {cause}")
+            return ValueError(f"{cause}: rules out every possible token at position {position} (PROC-11); "
+                              f"relax {cause}")
         for name in names:
             row = self.held[name].get(position)
             if row is not None and bool(torch.isnan(row).any() or torch.isposinf(row).any()):

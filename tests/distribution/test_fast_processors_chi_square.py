@@ -22,18 +22,17 @@ from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
 from specens.reference.engine import exact_ensemble_pmf
 from specens.reference.methods import NaiveSE, SpeculativeEnsemble
 from specens.reference.processors import Processors
-from specens.reference.transforms import Sampling
 from specens.oracle.stats import p_value, pearson, pool_cells, sidak_level
 
 torch.set_num_threads(1)
 LENGTH, PROMPT, VOCAB = 4, [1, 2], 6
 CASES = {
-    "we-se-penalties": (lambda a, b: WeightedEnsemble({a: "1/3", b: "2/3"}), None, SpeculativeEnsemble({"a": 3, "b": 2}),
-                        Processors(repetition_penalty="2.5", frequency_penalty="0.5")),
+    "we-se-penalties": (lambda a, b: WeightedEnsemble({a: "1/3", b: "2/3"}), None,
+                        SpeculativeEnsemble({"a": 3, "b": 2}), Processors(repetition_penalty="2.5", frequency_penalty="0.5")),
     "cd-naive-ngram-bias": (lambda a, b: ContrastiveDecoding(expert=b, amateur=a, mu="0.1"), None, NaiveSE(gamma=3),
                             Processors(no_repeat_ngram_size=2, logit_bias={3: "1.5"}, min_p="0.05")),
-    "we-se-min-new": (lambda a, b: WeightedEnsemble({a: "1/2", b: "1/2"}), 0, SpeculativeEnsemble({"a": 2, "b": 1}, "b"),
-                      Processors(min_new_tokens=2, presence_penalty="1", bad_words_ids=[[4, 4]])),
+    "we-se-min-new": (lambda a, b: WeightedEnsemble({a: "1/2", b: "1/2"}), 0,
+                      SpeculativeEnsemble({"a": 2, "b": 1}, "b"), Processors(min_new_tokens=2, presence_penalty="1", bad_words_ids=[[4, 4]])),
 }
 ALPHA = sidak_level(0.001, len(CASES))  # Sidak across the matrix
 SAMPLES = 600  # per test: about 10 s of CPU each
@@ -85,7 +84,8 @@ def test_the_first_four_tokens_with_processors_follow_the_exact_law_in_float32(c
     """
     ensemble, method = ensemble_for(case)
     pmf = exact_pmf(ensemble)
-    plain = exact_pmf(Ensemble(list(ensemble.members), ensemble.combination, eos_token_id=ensemble.eos_token_id or None))
+    plain = exact_pmf(Ensemble(list(ensemble.members), ensemble.combination,
+                               eos_token_id=ensemble.eos_token_id or None))
     assert total_variation(pmf, plain) > 0.1
     p, table = pooled_chi_square(sample(ensemble, method), pmf)
     assert p > ALPHA, f"p = {p:.2e} < {ALPHA:.2e}\n{table}"

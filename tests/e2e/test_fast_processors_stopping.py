@@ -18,7 +18,6 @@ from specens.members import Member
 from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
 from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
 from specens.reference.processors import Processors
-from specens.reference.transforms import Sampling
 
 torch.set_num_threads(1)
 VOCAB = 12
