@@ -22,6 +22,7 @@ from specens.reference import (
     exact_ensemble_pmf,
     load_toy,
 )
+from specens.reference.processors import Processors
 from specens.reference.zoo import toy_ensemble
 
 
@@ -106,4 +107,31 @@ def make_cases() -> list:
     ]
 
 
-CASES = make_cases()
+# == logits processors and stop sequences (spec/15-processors.md) =====================================
+def make_processor_cases() -> list:
+    """Cases with logits processors and stop sequences, long enough that blocks of several tokens are
+    verified after the first cycle (DEFECT-13, DEFECT-16): dense members over V = 3, so no chain
+    of processors empties a row."""
+    def we(processors, **kw):
+        return _we(v=3, sparsity=0, **kw).with_(processors=processors)
+
+    return [
+        ToyCase("we-repetition-2-frequency-se-3-2-m0-eos", we(Processors(repetition_penalty=2, frequency_penalty="1/2"),
+                                                               eos_token_id=2), _se(3, 2, default="m0"), 6,
+                "WE with repetition penalty 2 and frequency penalty 1/2 (PROC-2, PROC-3), gammas 3 and 2, EOS"),
+        ToyCase("we-logit-bias-se-2-2", we(Processors(logit_bias={1: "3/2"})), _se(2, 2, default="m0"), 5,
+                "WE with a logit bias of 3/2 on token 1 (PROC-6)"),
+        ToyCase("we-T3/2-min-p-se-2-2", we(Processors(min_p="1/2"), temperature=Fraction(3, 2)),
+                _se(2, 2, default="m0"), 5, "WE at temperature 3/2 with min_p 1/2 (PROC-8)"),
+        ToyCase("we-min-new-tokens-3-se-3-1-eos-list", we(Processors(min_new_tokens=3), eos_token_id=(0, 2)),
+                _se(3, 1, default="m0"), 6, "WE with min_new_tokens 3 and two EOS ids (PROC-5)"),
+        ToyCase("cd-ngram-2-presence-naive-3-prompt", _cd(v=3, prompt=(1,)).with_(
+                    processors=Processors(no_repeat_ngram_size=2, presence_penalty="1/2")), NaiveSE(3, "m0"), 5,
+                "CD in mode raw-logits with no_repeat_ngram_size 2 and presence penalty 1/2 after a prompt "
+                "(PROC-4, PROC-3, PROC-10)"),
+        ToyCase("we-stop-sequence-se-3-1-m0", _we(v=3, sparsity=0).with_(stop_sequences=((1, 0),)),
+                _se(3, 1, default="m0"), 5, "WE with the stop sequence (1, 0) (STOP-2)"),
+    ]
+
+
+CASES = make_cases() + make_processor_cases()

@@ -7,9 +7,12 @@ fault shows. The sections follow the catalogue's DEFECT ids.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from specens.reference import Ensemble, Sampling, ToyMember, softmax, target, transform
+from specens.reference.processors import Prefix, Processors
 from specens.reference.transforms import greedy
 
 from .enumerate import ScriptChooser, _bounds
@@ -399,3 +402,154 @@ class MixtureUniformMember(VectorRun):
 
     def choose_member(self, idx, weights):
         return super().choose_member(idx, np.full(len(weights), 1.0 / len(weights)))
+
+
+# == DEFECT-16: logits processors on the speculative path (spec/15-processors.md) ========================
+# These mutants run on cases whose processors read the history, so every member state is the whole
+# prefix (tables.py); the rows a mutant reads instead are computed from the reference and memoised.
+def _memo_rows(memo: dict, first: np.ndarray, second: np.ndarray, make) -> np.ndarray:
+    """Rows keyed by pairs of integers, each computed once by make(a, b) (an exact distribution).
+    first, second (m,) -> (m, V)."""
+    pairs = np.stack([first, second], axis=1).astype(np.int64)  # (m, 2)
+    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    rows = []
+    for a, b in unique:
+        key = (int(a), int(b))
+        if key not in memo:
+            memo[key] = np.array([float(p) for p in make(*key)], dtype=np.float64)
+        rows.append(memo[key])
+    return np.array(rows)[inverse.reshape(-1)]
+
+
+class _ProcessorRows(VectorRun):
+    """Helpers for the processor mutants: r and p_k with other processors or another prefix."""
+
+    def _prefix(self, context, cut):
+        e = self.t.ensemble
+        n = len(e.prompt)
+        return Prefix(tuple(context[:n]), tuple(context[n:n + cut]), e.eos_token_id)
+
+    def _r_with(self, idx, pos, processors, cut=None):
+        """r at pos from every member's own state, the processors read at the prefix cut to `cut`
+        generated tokens (default: the whole prefix). -> (m, V)."""
+        e = self.t.ensemble
+        codes = self.t.codes([self.kst[k][idx, pos] for k in range(self.N)])
+
+        def make(code, c):
+            states = self.t.decode(code)
+            prefix = self._prefix(self.t.states[0].context(states[0]), c)
+            return target(self.t.outputs(states), e.combination, e.mode, e.sampling, processors, prefix)
+
+        memo = self.t.variant(("r-rows", processors), dict)
+        return _memo_rows(memo, codes, np.broadcast_to(pos if cut is None else cut, codes.shape), make)
+
+    def _p_with(self, idx, k, pos, processors, cut=None):
+        """p_k at pos with `processors` read at the prefix cut to `cut` generated tokens. -> (m, V)."""
+        states = self.kst[k][idx, pos]
+
+        def make(state, c):
+            context = self.t.states[k].context(state)
+            row = self.t.proposal_row(k, context, processors=processors, prefix=self._prefix(context, c))
+            if row is None:
+                raise ValueError(f"{type(self).__name__}: the processors rule out every token after {context}")
+            return row
+
+        memo = self.t.variant(("p-rows", k, processors), dict)
+        return _memo_rows(memo, states, np.broadcast_to(pos if cut is None else cut, states.shape), make)
+
+
+class HistoryPerStep(_ProcessorRows):
+    """The processors' history advances once per decoding step, not once per token (PROC-12 broken;
+    SGLang PR 33643): every proposal and every verification inside a step reads the generated tokens
+    as they were when the step began, so penalties and min_new_tokens lag inside a block."""
+
+    def target(self, idx, pos):
+        return self._r_with(idx, pos, self.t.processors, cut=self.e0[idx])
+
+    def proposal(self, idx, k, pos):
+        return self._p_with(idx, k, pos, self.t.processors, cut=self.e0[idx])
+
+
+class ProcessorsDraftOnly(_ProcessorRows):
+    """Drafts are drawn from the processed p_k, but verification forms r with no processors at all
+    (PROC-10 broken: processors on the draft side only). The first token, drawn from r outside
+    verification, keeps them."""
+
+    dropped = Processors()
+
+    def verify_target(self, idx, pos):
+        return self._r_with(idx, pos, self.dropped)
+
+
+class LogitBiasDroppedWhenSpeculating(ProcessorsDraftOnly):
+    """Verification forms r without logit_bias (PROC-6 dropped on the speculative path; SGLang issue 10617)."""
+
+    @property
+    def dropped(self):
+        return replace(self.t.processors, logit_bias={})
+
+
+class MinPDroppedWhenSpeculating(ProcessorsDraftOnly):
+    """Verification forms r without min_p (PROC-8 dropped on the speculative path; SGLang issue 10617)."""
+
+    @property
+    def dropped(self):
+        return replace(self.t.processors, min_p=0)
+
+
+class ProcessorsTargetOnly(_ProcessorRows):
+    """Drafts are drawn from the unprocessed p_k while the accept test divides by the processed p_k,
+    the distribution the verifier believes they follow (PROC-10 broken: processors on the target
+    side only; TensorRT-LLM PR 17701)."""
+
+    def draw(self, idx, k, bonus=False):
+        pos = self.s[idx]
+        q = self.proposal(idx, k, pos)
+        self.seq[idx, pos] = self.ch.draw(idx, self._p_with(idx, k, pos, Processors()))
+        self.prop[idx, pos], self.qv[idx, pos], self.bonus[idx, pos] = k, q, bonus
+        self.s[idx] = pos + 1
+
+
+class MinNewTokensInSteps(_ProcessorRows):
+    """min_new_tokens compares the number of decoding steps taken, not of tokens generated (PROC-5
+    broken; SGLang PR 33643): after a step that emits several tokens the EOS ids stay ruled out too
+    long. Needs a case whose only processor is min_new_tokens (it reads only the count)."""
+
+    def __init__(self, tables, length, chooser, n):
+        super().__init__(tables, length, chooser, n)
+        only = replace(tables.processors, min_new_tokens=0)
+        if only.active:
+            raise ValueError("case: MinNewTokensInSteps needs min_new_tokens as the only processor")
+        self.steps = np.zeros(n, dtype=np.int64)  # (B,) steps begun before the current one
+        self.begun = np.zeros(n, dtype=bool)
+
+    def begin_step(self, idx):
+        self.steps[idx] += self.begun[idx]
+        self.begun[idx] = True
+        super().begin_step(idx)
+
+    def _count(self, idx, pos):
+        return np.minimum(self.steps[idx], pos)
+
+    def target(self, idx, pos):
+        return self._r_with(idx, pos, self.t.processors, cut=self._count(idx, pos))
+
+    def proposal(self, idx, k, pos):
+        return self._p_with(idx, k, pos, self.t.processors, cut=self._count(idx, pos))
+
+
+class StopSequenceOnlyAtBlockEnd(VectorRun):
+    """Stop sequences are checked once per block instead of once per token (STOP-4 broken;
+    transformers issue 47912 for EOS): proposers draft past a stop sequence, and a stop sequence
+    ends a row only when no cached token follows it, so tokens accepted after it are emitted."""
+
+    def room(self, idx):
+        s = self.s[idx]
+        last = self.seq[idx, np.maximum(s - 1, 0)]
+        return np.where((s > 0) & np.isin(last, self.eos), 0, self.L - s)
+
+    def done(self, idx):
+        e = self.e[idx]
+        last = self.seq[idx, np.maximum(e - 1, 0)]
+        stop = self.ends_with_stop(idx, e) & (self.s[idx] == e)
+        return (e >= self.L) | ((e > 0) & np.isin(last, self.eos)) | stop

@@ -187,4 +187,37 @@ def make_mutants() -> list:
     ]
 
 
-MUTANTS = make_mutants()
+# == logits processors and stop sequences (DEFECT-16, DEFECT-17; spec/15-processors.md) ================
+def make_processor_mutants() -> list:
+    """The mutants of the processor defects, each on a processor case of the matrix."""
+    from .faults import (
+        HistoryPerStep,
+        LogitBiasDroppedWhenSpeculating,
+        MinNewTokensInSteps,
+        MinPDroppedWhenSpeculating,
+        ProcessorsDraftOnly,
+        ProcessorsTargetOnly,
+        StopSequenceOnlyAtBlockEnd,
+    )
+
+    penalties = _case("we-repetition-2-frequency-se-3-2-m0-eos")
+    min_new = _case("we-min-new-tokens-3-se-3-1-eos-list")
+    return [
+        Mutant("history-per-step", "16", "penalties read the history as of the step's start inside a block",
+               penalties, HistoryPerStep),
+        Mutant("min-new-tokens-in-steps", "16", "min_new_tokens counts decoding steps, not tokens", min_new,
+               MinNewTokensInSteps),
+        Mutant("processors-draft-only", "16", "verification forms r without the processors", penalties,
+               ProcessorsDraftOnly),
+        Mutant("processors-target-only", "16", "drafts drawn unprocessed, tested against the processed p_k",
+               penalties, ProcessorsTargetOnly),
+        Mutant("logit-bias-dropped-when-speculating", "16", "verification forms r without logit_bias",
+               _case("we-logit-bias-se-2-2"), LogitBiasDroppedWhenSpeculating),
+        Mutant("min-p-dropped-when-speculating", "16", "verification forms r without min_p",
+               _case("we-T3/2-min-p-se-2-2"), MinPDroppedWhenSpeculating),
+        Mutant("stop-sequence-only-at-block-end", "17", "stop sequences checked once per block",
+               _case("we-stop-sequence-se-3-1-m0"), StopSequenceOnlyAtBlockEnd),
+    ]
+
+
+MUTANTS = make_mutants() + make_processor_mutants()

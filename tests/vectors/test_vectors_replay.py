@@ -103,3 +103,31 @@ def test_the_set_covers_every_method_combination_mode_and_proposal_pattern():
     assert seen["defaults"] >= {0, 1, 2}
     assert all(seen[k] for k in ("gamma1", "gamma_gt1", "eos", "topk", "topp", "temperature"))
     assert seen["eos_list"] and seen["prompt"] and seen["whole_history"] and {3, 4, 5} <= seen["orders"]
+
+
+def test_the_set_covers_every_processor_and_stop_sequences_and_each_one_matters():
+    """VECTOR-5, PROC-1, STOP-2: every processor setting appears in some vector, in every mode, greedy
+    and sampled, with stop sequences that end some runs; each processor vector's runs differ from the
+    same streams without its processors and stop sequences in at least one run."""
+    from specens.reference import generate, load_toy
+    from specens.reference.processors import Processors
+
+    fields, modes, greedy, stopped = set(), set(), set(), 0
+    for path in FILES:
+        vector = load(path)
+        ens = vector["toy"]["ensemble"]
+        if "processors" not in ens and "stop_sequences" not in ens:
+            continue
+        fields |= set(ens.get("processors", {}))
+        modes.add(ens["mode"])
+        greedy.add(ens["sampling"]["temperature"] == "0")
+        ensemble, method, length = load_toy(vector["toy"])
+        plain = ensemble.with_(processors=Processors(), stop_sequences=())
+        differ = 0
+        for run in vector["runs"]:
+            tokens = run["expected"]["tokens"]
+            stopped += len(tokens) < length and any(tuple(tokens[-len(s):]) == s for s in ensemble.stop_sequences)
+            differ += generate(plain, method, length, uniforms=run["uniforms"] + [0.5] * 64).tokens != tokens
+        assert differ, f"{path.name}: its processors change no run"
+    assert fields == set(Processors.__dataclass_fields__)
+    assert modes == {"probs", "logits", "raw-logits"} and greedy == {True, False} and stopped >= 2
