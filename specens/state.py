@@ -199,7 +199,7 @@ class Run:
 
     # -- distributions ----------------------------------------------------------------------
     def proposal(self, name: str, position: int) -> torch.Tensor:
-        """p_k at `position`, from the row member `name` holds there. TRANSFORM-6."""
+        """p_k at `position`, from the row member `name` holds there, after its own processors. TRANSFORM-6, PROC-10."""
         assert position in self.held[name], f"{name} never computed position {position}"
         row = self.held[name][position]  # (V,)
         if self.chain is not None and not self.process_held:  # raw-logits: p_k is still the member's own chain
@@ -207,7 +207,7 @@ class Run:
         return proposal_distribution(row, self.ensemble.sampling, self.min_p)
 
     def target(self, position: int) -> torch.Tensor:
-        """r at `position` from every member's row there, combined by name. COMBINE-7."""
+        """r at `position` from every member's row there, combined by name; processors per mode. COMBINE-7, PROC-10."""
         rows = []
         for name in self.names:
             assert position in self.held[name], f"{name} never computed position {position}"
@@ -360,6 +360,7 @@ class Run:
     def reject(self, position: int):
         """Drop the cache and all held rows; crop every member that saw `position` back to it. METHOD-4, FAST-3."""
         self.cache.clear()
+        self.emptied.clear()  # notes on rows that are dropped with them
         for name in self.names:
             self.held[name].clear()
             if self.fed[name] > position:
