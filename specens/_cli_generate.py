@@ -78,7 +78,8 @@ def add_arguments(p: argparse.ArgumentParser):
                    help="never generate these words: TEXT is encoded as written (a leading space matters); repeatable")
     g.add_argument("--min-p", help="after top-p, rule out tokens below this fraction of the top probability (0 is off)")
     g.add_argument("--stop", action="append", metavar="STRING",
-                   help="stop once the completion's text contains STRING, and cut it right after; repeatable")
+                   help="stop once the completion's text contains STRING, and cut it right after (with --stream, the "
+                        "token that completes it is printed whole); repeatable")
     g.add_argument("--stop-token-ids", metavar="ID,...",
                    help="more token ids that end the completion like the EOS ids (vLLM's stop_token_ids)")
     g.add_argument("--stop-sequence", action="append", metavar="ID,...",
