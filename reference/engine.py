@@ -106,6 +106,7 @@ def exact_ensemble_pmf(ensemble: Ensemble, max_new_tokens: int, *, limit: int | 
     """
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
+    ensemble.processors.check(ensemble.vocab_size, ensemble.eos_token_id, max_new_tokens)  # PROC-1
     limit = ENUMERATION_LIMIT if limit is None else limit
     out: dict = {}
     stack = [((), Fraction(1))]

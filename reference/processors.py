@@ -10,7 +10,6 @@ Stop strings (STOP-3) are decoded text and live on the fast path only; the refer
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction

@@ -33,6 +33,7 @@ class Run:
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
         self.ensemble, self.chooser, self.limit = ensemble, chooser, max_new_tokens
+        ensemble.processors.check(ensemble.vocab_size, ensemble.eos_token_id, max_new_tokens)  # PROC-1
         self.names = ensemble.names
         self.emitted: list[int] = []
         self.cache: list[Proposal] = []

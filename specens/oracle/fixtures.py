@@ -18,7 +18,7 @@ import json
 import pytest
 
 from .assertion import DEFAULT_SAMPLES
-from .cases import make_cases
+from .cases import make_cases, make_processor_cases
 from .check import DEFAULT_ALPHA
 
 
@@ -30,7 +30,7 @@ def pytest_addoption(parser):
                     help=f"significance level of each oracle check (default {DEFAULT_ALPHA})")
 
 
-@pytest.fixture(params=make_cases(), ids=lambda case: case.name)
+@pytest.fixture(params=make_cases() + make_processor_cases(), ids=lambda case: case.name)
 def oracle_case(request):
     return request.param
 

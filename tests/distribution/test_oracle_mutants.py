@@ -1,7 +1,7 @@
 """Every mutant is rejected by the checker with its default budget (ORACLE-9).
 
 One mutant or more per defect of spec/14-defects.md that a sampler can have (DEFECT-1 to DEFECT-9,
-DEFECT-11, DEFECT-14, DEFECT-15, DEFECT-17, DEFECT-19), and our own. Each runs on the toy case where
+DEFECT-11, DEFECT-14, DEFECT-15, DEFECT-16, DEFECT-17, DEFECT-19), and our own. Each runs on the toy case where
 its defect matters; the checker gets DEFAULT_SAMPLES samples at alpha = 0.001, on fixed seeds. Their
 exact laws (by enumerating their code) give the TV each check is up against, printed by
 scripts/bench_oracle.py.
@@ -39,10 +39,10 @@ def test_every_mutant_is_rejected_on_ten_more_seeds(mutant, seed):
 
 
 def test_the_suite_has_a_mutant_for_every_sampler_defect_of_the_catalogue():
-    """ORACLE-9: DEFECT-1 to DEFECT-9, DEFECT-11, DEFECT-14, DEFECT-17 and DEFECT-19 (the entries without
-    a mutant say why in spec/14-defects.md; tests/unit/test_traceability.py checks that they do)."""
+    """ORACLE-9: DEFECT-1 to DEFECT-9, DEFECT-11, DEFECT-14, DEFECT-16, DEFECT-17 and DEFECT-19 (the entries
+    without a mutant say why in spec/14-defects.md; tests/unit/test_traceability.py checks that they do)."""
     defects = {m.defect for m in MUTANTS}
-    assert {"1", "2", "3", "4", "5", "6", "7", "8", "9", "11", "14", "17", "19"} <= defects
+    assert {"1", "2", "3", "4", "5", "6", "7", "8", "9", "11", "14", "16", "17", "19"} <= defects
     assert len([m for m in MUTANTS if m.defect != "own"]) >= 10 and "own" in defects
     assert len({m.name for m in MUTANTS}) == len(MUTANTS)
 
@@ -112,3 +112,19 @@ def test_a_reused_uniform_is_drawn_again_within_the_draft_tokens_interval():
     y = chooser.draw_again(idx, np.array([[0.25, 0.75], [0.25, 0.75]]), kept)
     assert y.tolist() == [0, 1] and chooser.prob.tolist() == [0.5 * 0.5, 0.5 * 1.0]
     assert chooser.outcomes[:, 1].tolist() == [2, 1]  # chain 0's second draw can go two ways, chain 1's one
+
+
+def test_the_processor_mutants_run_on_processor_cases_and_err_inside_blocks():
+    """DEFECT-16, PROC-12, STOP-4: each processor mutant runs on a case whose processors (or stop sequence)
+    it gets wrong, and the history and stop mutants first go wrong at the second token or later, inside
+    blocks verified after the first cycle."""
+    names = ("history-per-step", "min-new-tokens-in-steps", "processors-draft-only", "processors-target-only",
+             "logit-bias-dropped-when-speculating", "min-p-dropped-when-speculating",
+             "stop-sequence-only-at-block-end")
+    for name in names:
+        mutant = by_name(name)
+        ensemble = mutant.case.ensemble
+        assert ensemble.processors.active or ensemble.stop_sequences, name
+        assert mutant.case.length >= 5 and mutant.tv() > 0.05, name
+    for name in ("history-per-step", "min-new-tokens-in-steps", "stop-sequence-only-at-block-end"):
+        assert by_name(name).first_wrong_position() >= 2, name

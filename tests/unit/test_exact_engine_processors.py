@@ -146,3 +146,44 @@ def test_the_engine_rejects_history_advanced_once_per_step(monkeypatch):
     assert sum(got.pmf.values()) == 1 and got.pmf != expected
     monkeypatch.setattr(StaleRun, "stale_side", "proposal")
     assert exact_output_pmf(ensemble, method, length).pmf == expected
+
+
+SINGLE = {
+    "repetition_penalty": P(repetition_penalty=2), "repetition_penalty_float": P(repetition_penalty="3/2"),
+    "presence_penalty": P(presence_penalty=1), "frequency_penalty": P(frequency_penalty="1/2"),
+    "no_repeat_ngram_size": P(no_repeat_ngram_size=3), "min_new_tokens": P(min_new_tokens=2),
+    "logit_bias": P(logit_bias={0: "-3/4"}), "bad_words_ids": P(bad_words_ids=[[1, 0]]), "min_p": P(min_p="1/3"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("processor", list(SINGLE))
+@pytest.mark.parametrize("mode", ["probs", "logits", "raw-logits"])
+@pytest.mark.parametrize("temperature", [0, 1])
+@pytest.mark.parametrize("combination", ["we", "cd"])
+def test_full_matrix_of_single_processors_is_exact(processor, mode, temperature, combination):
+    """PROC-10, PROC-12, ENGINE-1 == ENGINE-2 on the product of each processor, mode, T and combination (slow).
+    Where per-member masks leave r empty (COMBINE-6: min_p in mode logits), every method raises that error."""
+    ensemble = toy_ensemble(2, 3, combination=combination, mode=mode, temperature=temperature, eos_token_id=2, seed=1,
+                            kind="logits", sparsity=0).with_(processors=SINGLE[processor])
+    try:
+        expected = exact_ensemble_pmf(ensemble, 4)
+    except ValueError as e:
+        assert str(e).startswith("combination: every token is ruled out"), e
+        for method in methods_for(ensemble):
+            with pytest.raises(ValueError, match="^combination: every token is ruled out"):
+                exact_output_pmf(ensemble, method, 4)
+        return
+    for method in methods_for(ensemble):
+        assert exact_output_pmf(ensemble, method, 4).pmf == expected, method
+
+
+def test_oracle_tables_for_processors_that_read_the_history_need_the_length():
+    """PROC-12: the oracle's whole-prefix states exist only for a given max_new_tokens."""
+    from specens.oracle.tables import Tables
+
+    ensemble, length = make("repetition-2-probs-eos")
+    with pytest.raises(ValueError, match="^length:"):
+        Tables(ensemble)
+    tables = Tables(ensemble, length=length)
+    assert all(len(s.tuples) == sum(3 ** n for n in range(length + 1)) for s in tables.states)

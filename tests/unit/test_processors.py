@@ -6,9 +6,17 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 
-from specens.reference import Ensemble, Sampling, Scores, WeightedEnsemble, ToyMember, dump_toy, load_toy
-from specens.reference import StandardEnsemble, exact_ensemble_pmf
-from specens.reference.combine import target
+from specens.reference import (
+    Ensemble,
+    Sampling,
+    Scores,
+    StandardEnsemble,
+    ToyMember,
+    WeightedEnsemble,
+    dump_toy,
+    exact_ensemble_pmf,
+    load_toy,
+)
 from specens.reference.processors import (
     Prefix,
     Processors,
@@ -324,3 +332,17 @@ def test_a_stop_inside_a_block_of_accepted_tokens_ends_the_row_there():
         got = exact_output_pmf(e, method, 5)
         assert got.pmf == expected
         assert all(s[-2:] == (1, 1) or len(s) == 5 for s in got.pmf)
+
+
+def test_min_new_tokens_above_the_length_is_refused_by_every_entry_point():
+    """PROC-1: a Run (so generate and the exact engine) and ENGINE-2's law refuse min_new_tokens above
+    max_new_tokens, naming min_new_tokens."""
+    from specens.reference import exact_output_pmf, generate
+
+    m = ToyMember("a", {None: Scores(probs=(F(1, 2), F(1, 2)))}, order=0)
+    e = Ensemble((m,), WeightedEnsemble({"a": 1}), eos_token_id=0, processors=Processors(min_new_tokens=3))
+    for call in (lambda: generate(e, StandardEnsemble(), 2, seed=0), lambda: exact_output_pmf(e, StandardEnsemble(), 2),
+                 lambda: exact_ensemble_pmf(e, 2)):
+        with pytest.raises(ValueError, match="^min_new_tokens: 3 is above max_new_tokens=2"):
+            call()
+    assert sum(exact_ensemble_pmf(e, 3).values()) == 1
