@@ -95,28 +95,31 @@ def settings() -> list:
 
 def processor_settings() -> list:
     """Vectors with logits processors and stop sequences (spec/15-processors.md): each processor, every
-    mode, greedy and sampled, EOS lists, a prompt, and blocks verified after the first cycle. VECTOR-5."""
+    mode, greedy and sampled, EOS lists, and blocks verified after the first cycle. VECTOR-5. Each has
+    a prompt (the repetition penalty, n-grams and bad words read it, PROC-12), so a causal LM, which
+    needs one (FAST-5), replays it with no extra token."""
     dense = dict(kind="logits", sparsity=0)
 
     def with_(ensemble, stops=(), **processors):
         return ensemble.with_(processors=Processors(**processors), stop_sequences=stops)
 
     return [
-        ("se-we-g3-2-m0-repetition-frequency-eos", with_(_we(eos_token_id=2), repetition_penalty=2,
+        ("se-we-g3-2-m0-repetition-frequency-eos", with_(_we(eos_token_id=2, prompt=(0,)), repetition_penalty=2,
                                                           frequency_penalty="1/2"), _se(3, 2, default="m0"), 8),
         ("naive-cd-g3-m0-ngram-presence-prompt", with_(_cd(prompt=(1,)), no_repeat_ngram_size=2, presence_penalty="1/2"),
          NaiveSE(3, "m0"), 8),
-        ("standard-we-min-new-tokens-eos-list-bias", with_(_we(eos_token_id=(1, 3)), min_new_tokens=3,
+        ("standard-we-min-new-tokens-eos-list-bias", with_(_we(eos_token_id=(1, 3), prompt=(2,)), min_new_tokens=3,
                                                             logit_bias={"2": "-1/2"}), StandardEnsemble(), 8),
-        ("se-we-logits-bad-words-stop-g2-1-m1", with_(_we(mode="logits", **dense), stops=((1, 0),),
+        ("se-we-logits-bad-words-stop-g2-1-m1", with_(_we(mode="logits", prompt=(2,), **dense), stops=((1, 0),),
                                                       bad_words_ids=[[2, 3]], repetition_penalty="3/2"),
          _se(2, 1, default="m1"), 8),
-        ("se-we-T3/2-min-p-bias-g1-3-m0", with_(_we(temperature=Fraction(3, 2), **dense), min_p="1/5",
+        ("se-we-T3/2-min-p-bias-g1-3-m0", with_(_we(temperature=Fraction(3, 2), prompt=(1, 3), **dense), min_p="1/5",
                                                 logit_bias={"0": 1}), _se(1, 3, default="m0"), 8),
-        ("se-cd-greedy-repetition-frequency-stop-g2-2-m1", with_(_cd(temperature=0), stops=((2, 3),),
+        ("se-cd-greedy-repetition-frequency-stop-g2-2-m1", with_(_cd(temperature=0, prompt=(3,)), stops=((2, 3),),
                                                                   repetition_penalty=3, frequency_penalty=1),
          _se(2, 2, default="m1"), 8),
-        ("mixture-we-repetition-2-stop", with_(_we(), stops=((0, 1),), repetition_penalty=2), MixtureEnsemble(), 8),
+        ("mixture-we-repetition-2-stop", with_(_we(prompt=(3,)), stops=((0, 1),), repetition_penalty=2),
+         MixtureEnsemble(), 8),
     ]
 
 

@@ -1,9 +1,10 @@
 """The torch fast path (`specens.api.generate`) replays the golden vectors (VECTOR-4).
 
 Each toy member becomes a torch causal LM with a real KV cache (`specens.coupling.ToyLM`), in
-float64. The fast path needs a non-empty prompt while some vectors' prompt is empty, so the fast run
-gets one extra token before the vector's prompt and each member reads its context without it
-(`AfterPrompt`): the same law, the same positions.
+float64. The fast path needs a non-empty prompt while some vectors' prompt is empty, so for those the
+fast run gets one extra token before the (empty) prompt and each member reads its context without
+it (`AfterPrompt`): the same law, the same positions. Vectors with a prompt run as they are, since
+processors that read the history read the prompt too (PROC-12); every processor vector has one.
 """
 
 import json
@@ -42,15 +43,17 @@ def takes_processors() -> bool:
 
 
 def fast_run(ensemble, method, length, uniforms):
-    members = [Member(ToyLM(AfterPrompt(m)), name=m.name, cost=m.cost) for m in ensemble.members]
+    extra_token = not ensemble.prompt  # FAST-5: a causal LM needs at least one prompt token
+    members = [Member(ToyLM(AfterPrompt(m) if extra_token else m), name=m.name, cost=m.cost)
+               for m in ensemble.members]
     extra = {}
     if ensemble.processors.active or ensemble.stop_sequences:
         extra = dict(processors=ensemble.processors, stop_sequences=[list(s) for s in ensemble.stop_sequences])
     fast = Ensemble(members, ensemble.combination, mode=ensemble.mode, sampling=ensemble.sampling,
                     eos_token_id=list(ensemble.eos_token_id) or None, vocab_size=ensemble.vocab_size, dtype="float64",
                     **extra)
-    return generate(fast, [0, *ensemble.prompt], max_new_tokens=length, method=method, uniforms=list(uniforms),
-                    trace=True)
+    prompt = [0] if extra_token else list(ensemble.prompt)
+    return generate(fast, prompt, max_new_tokens=length, method=method, uniforms=list(uniforms), trace=True)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
