@@ -37,6 +37,7 @@ _EXPORTS = {
     "SpeculativeEnsemble": "specens.reference.methods",
     "SpeculativeMixture": "specens.reference.methods",
     "StandardEnsemble": "specens.reference.methods",
+    "Processors": "specens.reference.processors",
     "UniformStream": "specens.reference.rng",
     "Sampling": "specens.reference.transforms",
 }

@@ -24,7 +24,12 @@ FLAGS = {"prompts": "prompt", "max_new_tokens": "--max-new-tokens", "temperature
          "top_k": "--top-k", "top_p": "--top-p", "mu": "--mu", "gammas": "--gammas", "gamma": "--gammas",
          "mode": "--mode", "tokenizer": "--members", "vocab_size": "--members", "model": "--members",
          "expert/amateur": "--expert/--amateur", "device": "--device", "seed": "--seed", "threads": "--threads",
-         "drafter": "--drafter"}
+         "drafter": "--drafter",
+         "repetition_penalty": "--repetition-penalty", "presence_penalty": "--presence-penalty",
+         "frequency_penalty": "--frequency-penalty", "no_repeat_ngram_size": "--no-repeat-ngram-size",
+         "min_new_tokens": "--min-new-tokens", "logit_bias": "--logit-bias", "bad_words_ids": "--bad-words",
+         "min_p": "--min-p", "stop_strings": "--stop", "stop_sequences": "--stop-sequence",
+         "eos_token_id": "--stop-token-ids"}
 
 
 def add_arguments(p: argparse.ArgumentParser):
@@ -65,6 +70,26 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--temperature", default="1", help="0 is greedy (default 1)")
     p.add_argument("--top-k", type=int, help="keep the k most likely tokens")
     p.add_argument("--top-p", help="nucleus mass in (0, 1]")
+    g = p.add_argument_group("logits processors and stopping (transformers' names; spec/15-processors.md)")
+    g.add_argument("--repetition-penalty", help="divide a positive logit of every token already in the prompt or the "
+                                                "completion by this, multiply a negative one (> 0; 1 is off)")
+    g.add_argument("--presence-penalty",
+                   help="subtract this from the logit of every token already generated (0 is off)")
+    g.add_argument("--frequency-penalty", help="subtract this times its count from the logit of every token already "
+                                               "generated (0 is off)")
+    g.add_argument("--no-repeat-ngram-size", type=int, help="never repeat an n-gram of this size (prompt included)")
+    g.add_argument("--min-new-tokens", type=int, help="rule out the EOS ids until this many tokens are generated")
+    g.add_argument("--logit-bias", metavar="ID=BIAS,...", help="add BIAS to the logit of token ID, e.g. 13=-100,42=2.5")
+    g.add_argument("--bad-words", action="append", metavar="TEXT",
+                   help="never generate these words: TEXT is encoded as written (a leading space matters); repeatable")
+    g.add_argument("--min-p", help="after top-p, rule out tokens below this fraction of the top probability (0 is off)")
+    g.add_argument("--stop", action="append", metavar="STRING",
+                   help="stop once the completion's text contains STRING, and cut it right after (with --stream, the "
+                        "token that completes it is printed whole); repeatable")
+    g.add_argument("--stop-token-ids", metavar="ID,...",
+                   help="more token ids that end the completion like the EOS ids (vLLM's stop_token_ids)")
+    g.add_argument("--stop-sequence", action="append", metavar="ID,...",
+                   help="stop once the completion ends with these token ids; repeatable")
     p.add_argument("--max-new-tokens", type=int, default=256,
                    help="at most this many new tokens; the run also stops at an EOS id (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform stream (default 0)")
@@ -194,6 +219,10 @@ def build(args):
             raise ValueError(f"{flag}: {value!r} is not one of the members {', '.join(names)}; name one of them")
     check_threads(args.threads)  # before loading; generate() sets the count for the run
     check_sampling_flags(args)
+    stop_token_ids = _id_list(args.stop_token_ids, "--stop-token-ids") if args.stop_token_ids else []
+    stop_sequences = [_id_list(s, "--stop-sequence") for s in args.stop_sequence or ()]  # STOP-2
+    if args.logit_bias is not None:
+        parse_logit_bias(args.logit_bias)  # before loading
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
     device = resolve_device(args.device if args.device is not None else default_device, argument="--device")
     hf_logging.disable_progress_bar()  # loading bars would bury the completion
@@ -237,8 +266,15 @@ def build(args):
         amateur = args.amateur or next(n for n in names if n != expert)
         combination = ContrastiveDecoding(expert=expert, amateur=amateur, mu=args.mu)
     sampling = Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
-    ensemble = Ensemble(members, combination, mode=args.mode, sampling=sampling, dtype=args.dtype,  # EOS: FAST-6
-                        drafter=drafter)
+    options = dict(mode=args.mode, sampling=sampling, dtype=args.dtype, stop_sequences=stop_sequences,
+                   drafter=drafter)
+    ensemble = Ensemble(members, combination, **options)  # EOS: FAST-6
+    if stop_token_ids:  # STOP-1: more ids that end a row, beside the configured EOS ids
+        bad = [t for t in stop_token_ids if not 0 <= t < ensemble.vocab_size]
+        if bad:
+            raise ValueError(f"--stop-token-ids: {bad[0]} is not a token id of the vocabulary "
+                             f"[0, {ensemble.vocab_size})")
+        ensemble = Ensemble(members, combination, eos_token_id=list(ensemble.eos_token_id) + stop_token_ids, **options)
 
     if args.gammas is not None and not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", args.gammas):
         raise ValueError(f"--gammas: give whole numbers separated by commas, e.g. 3,1; got {args.gammas!r}")
@@ -269,6 +305,39 @@ def build(args):
             raise ValueError(f"--gammas/--default-proposer: --method {args.method} has no proposer")
         method = StandardEnsemble() if args.method == "standard" else MixtureEnsemble()
     return ensemble, method.check(ensemble)  # check() names the default proposer
+
+
+def _id_list(text: str, flag: str) -> list[int]:
+    if not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", text):
+        raise ValueError(f"{flag}: give token ids separated by commas, e.g. 13,42; got {text!r}")
+    return [int(t) for t in text.split(",")]
+
+
+def parse_logit_bias(text: str) -> dict:
+    """--logit-bias ID=BIAS,... as {id: bias text} (PROC-6 reads each bias exactly, NUM-1): '13=-100,42=2.5'."""
+    bias = {}
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*=\s*(\S+)\s*", part)
+        if match is None:
+            raise ValueError(f"--logit-bias: give ID=BIAS pairs separated by commas, e.g. 13=-100,42=2.5; got {part!r}")
+        bias[int(match.group(1))] = match.group(2)
+    return bias
+
+
+def processor_settings(args, tokenizer) -> dict:
+    """The processor flags given, as generate()'s keyword arguments (PROC-1); flags left out are absent."""
+    settings = {k: getattr(args, k) for k in ("repetition_penalty", "presence_penalty", "frequency_penalty",
+                                               "no_repeat_ngram_size", "min_new_tokens", "min_p")
+                if getattr(args, k) is not None}
+    if args.logit_bias is not None:
+        settings["logit_bias"] = parse_logit_bias(args.logit_bias)
+    if args.bad_words:
+        words = [list(tokenizer.encode(w, add_special_tokens=False)) for w in args.bad_words]
+        empty = [w for w, ids in zip(args.bad_words, words) if not ids]
+        if empty:
+            raise ValueError(f"--bad-words: {empty[0]!r} encodes to no tokens; give a non-empty word")
+        settings["bad_words_ids"] = words
+    return settings
 
 
 def chat_prompt(tokenizer, prompt: str, chat: bool | None):
@@ -380,11 +449,16 @@ def run(args) -> int:
         shown_prompt = prompt if isinstance(model_input, str) else ""  # a chat answer is printed alone
         streamer = CompletionStreamer(ensemble.tokenizer, shown_prompt, ensemble.eos_token_id) if stream else None
         out = generate(ensemble, model_input, max_new_tokens=args.max_new_tokens, method=method, seed=args.seed,
-                       trace=args.trace, streamer=streamer, threads="auto" if args.threads is None else args.threads)
+                       trace=args.trace, streamer=streamer, threads="auto" if args.threads is None else args.threads,
+                       stop_strings=args.stop, **processor_settings(args, ensemble.tokenizer))
     except ValueError as e:
         raise cli_error(e) from None
     shown = out.tokens[:-1] if out.stop_reason == "eos" else out.tokens  # the summary says why it stopped
     completion = ensemble.tokenizer.decode(shown, skip_special_tokens=True)
+    if out.stop_reason == "stop_string":  # STOP-3: cut right after the stop string
+        from specens.processors import cut
+
+        completion = completion[: cut(completion, args.stop)]
     stats = out.stats
     forwards = sum(stats.calls.values()) - len(stats.calls)
     summary = {

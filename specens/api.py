@@ -24,15 +24,18 @@ import torch
 from specens._inputs import AUTO, is_integer, positive_int, prompt_rows, thread_count, torch_threads, uniform_streams
 from specens.distributions import Combiner
 from specens.members import Member, resolve_device  # noqa: F401  (resolve_device: part of this module's API)
+from specens.processors import ProcessorChain, StopStrings
 from specens.reference.combine import CustomCombination, WeightedEnsemble, check_mode
 from specens.reference.methods import (MixtureEnsemble, NaiveSE, SpeculativeEnsemble, SpeculativeMixture,
                                        StandardEnsemble, dispatch)
+from specens.reference.processors import NO_PROCESSORS, Processors
 from specens.reference.toy import MemberLookup  # names, member(name), cheapest(): what method.check reads
-from specens.reference.toy import eos_ids
+from specens.reference.toy import eos_ids, stop_sequences as checked_stop_sequences
 from specens.reference.transforms import Sampling
 from specens.state import PHASES, Run
 
 METHODS = (StandardEnsemble, NaiveSE, SpeculativeEnsemble, MixtureEnsemble, SpeculativeMixture)
+PROCESSOR_SETTINGS = tuple(Processors.__dataclass_fields__)  # generate()'s per-call processor arguments (PROC-1)
 DTYPES = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
           torch.float64: torch.float64}
 
@@ -93,11 +96,21 @@ class Ensemble(MemberLookup):
         drafter: an outside drafter (METHOD-5): a `Member` (or a bare model, named 'drafter') sharing
             the tokenizer but not in the combination. `NaiveSE(proposer=its name)` and
             `SpeculativeMixture` propose from it; it never enters r, and its calls cost its `cost`.
+        processors: `Processors(repetition_penalty=..., ...)` (specens.reference.processors, PROC-1),
+            applied where temperature is (PROC-10), each row with its own prefix (PROC-12).
+        stop_sequences: token-id sequences that end a row once its emitted tokens end with one (STOP-2).
+        logits_processor: a `transformers.LogitsProcessorList` (or a list of such processors) whose
+            processors are functions of the prefix: each is called once per row with
+            `input_ids` (1, prompt + generated tokens before that row's position) and `scores` (1, V),
+            after the built-in processors and before temperature, where they apply (PROC-10). A
+            processor that keeps state between calls (counting its calls, say) is not a function of
+            the prefix, and speculation would change its output law.
     """
 
     def __init__(self, members: Sequence, combination=None, *, mode: str | None = None,
                  sampling: Sampling = Sampling(), eos_token_id=AUTO, tokenizer=None,
-                 vocab_size: int | None = None, device=None, dtype="float32", drafter=None):
+                 vocab_size: int | None = None, device=None, dtype="float32", drafter=None,
+                 processors: Processors = NO_PROCESSORS, stop_sequences=(), logits_processor=None):
         members = tuple(m if isinstance(m, Member) else Member(m, name=f"m{i}") for i, m in enumerate(members))
         if not members:
             raise ValueError("members: an ensemble needs at least one member")
@@ -128,7 +141,27 @@ class Ensemble(MemberLookup):
         self.eos_token_id = self._eos(eos_token_id)
         self.device = resolve_device(device) if device is not None else members[0].output_device
         self.dtype = DTYPES[dtype]
-        self.combiner = Combiner(combination, names, self.mode, sampling, device=self.device, dtype=self.dtype)
+        self.stop_sequences = checked_stop_sequences(stop_sequences, vocab_size=self.vocab_size)  # STOP-2
+        self.processors, self.logits_processor = self._processors(processors, logits_processor)
+        self.chain = ProcessorChain(self.processors, vocab_size=self.vocab_size, eos=self.eos_token_id,
+                                    device=self.device, logits_processor=self.logits_processor)
+        self.combiner = Combiner(combination, names, self.mode, sampling, device=self.device, dtype=self.dtype,
+                                 min_p=self.chain.min_p)
+
+    def _processors(self, processors, logits_processor):
+        """PROC-1's settings checked against V and E, and the user's processors as a list of callables."""
+        if not isinstance(processors, Processors):
+            raise ValueError(f"processors: must be a specens Processors(repetition_penalty=..., ...), "
+                             f"got {processors!r}")
+        processors.check(self.vocab_size, self.eos_token_id)
+        if logits_processor is None:
+            return processors, ()
+        if callable(logits_processor) and not isinstance(logits_processor, (list, tuple)):
+            logits_processor = [logits_processor]
+        if not isinstance(logits_processor, (list, tuple)) or not all(callable(p) for p in logits_processor):
+            raise ValueError(f"logits_processor: a transformers.LogitsProcessorList, or a list of processors "
+                             f"called as processor(input_ids, scores), got {logits_processor!r}")
+        return processors, tuple(logits_processor)
 
     def _eos(self, eos_token_id) -> tuple[int, ...]:
         """E as the reference stores it: a sorted tuple of distinct ids in [0, V). METHOD-3."""
@@ -139,14 +172,21 @@ class Ensemble(MemberLookup):
             return configured_eos(self.members, self.tokenizer, self.vocab_size)
         return eos_ids(eos_token_id, vocab_size=self.vocab_size)
 
-    def with_sampling(self, sampling: Sampling) -> "Ensemble":
-        """The same members, combination and mode under other sampling settings (the members are shared)."""
-        if sampling == self.sampling:
+    def with_sampling(self, sampling: Sampling, processors: Processors | None = None,
+                      logits_processor=None) -> "Ensemble":
+        """The same members, combination and mode under other sampling settings, processor settings
+        (None: the same) and user processors (None: the same); the members are shared."""
+        processors = self.processors if processors is None else processors
+        logits_processor = self.logits_processor if logits_processor is None else logits_processor
+        if sampling == self.sampling and processors == self.processors and logits_processor is self.logits_processor:
             return self
         other = copy.copy(self)
         other.sampling = sampling
+        other.processors, other.logits_processor = self._processors(processors, logits_processor)
+        other.chain = ProcessorChain(other.processors, vocab_size=self.vocab_size, eos=self.eos_token_id,
+                                     device=self.device, logits_processor=other.logits_processor)
         other.combiner = Combiner(self.combination, self.names, self.mode, sampling, device=self.device,
-                                  dtype=self.dtype)
+                                  dtype=self.dtype, min_p=other.chain.min_p)
         return other
 
     def _align_vocabulary(self, vocab_size: int | None) -> int:
@@ -232,8 +272,10 @@ class Statistics:
 @dataclass
 class Generation:
     """One row's result: tokens (a final EOS included), text (with a tokenizer; the tokens decoded without
-    the final EOS, whose stop `stop_reason` reports), why it stopped ('eos' or 'max_new_tokens', METHOD-3), statistics, and on request the trace (TRACE-1) and the outcome of every choice point in
-    order (`decisions`, for coupling checks)."""
+    the final EOS, whose stop `stop_reason` reports; cut right after a stop string, STOP-3), why it stopped
+    ('eos', 'stop_sequence', 'stop_string' or 'max_new_tokens'; METHOD-3, STOP-1..3), statistics, and on
+    request the trace (TRACE-1) and the outcome of every choice point in order (`decisions`, for
+    coupling checks)."""
 
     tokens: list
     stats: Statistics
@@ -253,7 +295,10 @@ class Generation:
 
 
 def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, seed=None, uniforms=None,
-             temperature=None, top_k=None, top_p=None, streamer=None, trace: bool = False, threads=AUTO):
+             temperature=None, top_k=None, top_p=None, repetition_penalty=None, presence_penalty=None,
+             frequency_penalty=None, no_repeat_ngram_size=None, min_new_tokens=None, logit_bias=None,
+             bad_words_ids=None, min_p=None, logits_processor=None, stop_strings=None, streamer=None,
+             trace: bool = False, threads=AUTO):
     """Sample from the ensemble with `method`, consuming each row's uniforms in spec order. RNG-1, FAST-4, FAST-5.
 
     Args:
@@ -267,6 +312,13 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
         uniforms: floats in [0, 1) or a `UniformStream` (one per row for a batch).
         temperature, top_k, top_p: this call's sampling settings, in place of the ensemble's
             `Sampling` fields (None keeps the ensemble's); same meaning as in `Sampling`.
+        repetition_penalty, presence_penalty, frequency_penalty, no_repeat_ngram_size, min_new_tokens,
+            logit_bias ({token id: bias}), bad_words_ids ([[ids], ...]), min_p: this call's processor
+            settings in place of the ensemble's `Processors` fields (None keeps the ensemble's);
+            same meaning as in `Processors` (PROC-1..8). logits_processor: in place of the ensemble's
+            (see `Ensemble`). min_new_tokens must not exceed max_new_tokens.
+        stop_strings: a string or a list of them (STOP-3): a row stops right after the token whose
+            decoding completes one, and its `text` is cut right after it; needs a tokenizer.
         streamer: receives tokens as they are emitted, as `transformers` streamers do
             (`TextStreamer(tokenizer, skip_special_tokens=True)` prints the completion without the
             EOS token's text; `TextIteratorStreamer`): `put(prompt ids (1, L))` once, `put(token (1,))`
@@ -287,7 +339,13 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
     method = method.check(ensemble)
     top_k = int(top_k) if is_integer(top_k) else top_k
     overrides = {k: v for k, v in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p)) if v is not None}
-    ensemble = ensemble.with_sampling(replace(ensemble.sampling, **overrides))
+    settings = dict(repetition_penalty=repetition_penalty, presence_penalty=presence_penalty,
+                    frequency_penalty=frequency_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
+                    min_new_tokens=min_new_tokens, logit_bias=logit_bias, bad_words_ids=bad_words_ids, min_p=min_p)
+    processors = replace(ensemble.processors, **{k: v for k, v in settings.items() if v is not None})  # PROC-1
+    ensemble = ensemble.with_sampling(replace(ensemble.sampling, **overrides), processors, logits_processor)
+    ensemble.processors.check(ensemble.vocab_size, ensemble.eos_token_id, max_new_tokens)
+    stops = None if stop_strings is None else StopStrings(stop_strings, ensemble.tokenizer)  # STOP-3
     rows, single = prompt_rows(prompts, tokenizer=ensemble.tokenizer, vocab_size=ensemble.vocab_size)
     streams = uniform_streams(len(rows), single, seed, uniforms)
     if streamer is not None and not (callable(getattr(streamer, "put", None)) and callable(getattr(streamer, "end", None))):
@@ -303,7 +361,8 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
             start = time.perf_counter()
             if streamer is not None:
                 streamer.put(torch.tensor([row]))  # (1, L): the prompt first, as transformers' generate does
-            run = dispatch(Run(ensemble, row, stream, max_new_tokens, record_trace=trace, on_emit=on_emit), method)
+            run = dispatch(Run(ensemble, row, stream, max_new_tokens, record_trace=trace, on_emit=on_emit,
+                               stop_strings=stops), method)
             run.seconds["wall"] = time.perf_counter() - start
             if streamer is not None:
                 streamer.end()
@@ -326,6 +385,22 @@ def _check_context(ensemble: Ensemble, row: list[int], max_new_tokens: int, meth
             m.check_croppable(len(row) + max_new_tokens)
 
 
+def stop_reason_of(ensemble: Ensemble, run: Run) -> str:
+    """Why a row stopped: 'eos' (METHOD-3), 'stop_sequence' (STOP-2), 'stop_string' (STOP-3) or 'max_new_tokens'.
+
+    An EOS id that also ends a stop sequence reports 'eos'; a stop string completed by the last token
+    of a stop sequence reports 'stop_sequence'.
+    """
+    tokens = run.emitted
+    if tokens and tokens[-1] in ensemble.eos_token_id:
+        return "eos"
+    if run.stopped(tokens):
+        return "stop_sequence"
+    if run.stopped_by_string:
+        return "stop_string"
+    return "max_new_tokens"
+
+
 def _result(ensemble: Ensemble, run: Run, trace: bool) -> Generation:
     names = ensemble.names + tuple(k for k in run.members if k not in ensemble.names and run.calls[k])  # METHOD-5
     stats = Statistics(emitted=len(run.emitted), prompt_tokens=len(run.prompt), cost=run.cost,
@@ -333,8 +408,10 @@ def _result(ensemble: Ensemble, run: Run, trace: bool) -> Generation:
                        proposed={k: run.proposed[k] for k in names}, verified={k: run.verified[k] for k in names},
                        accepted={k: run.accepted[k] for k in names},
                        seconds={k: run.seconds[k] for k in PHASES + ("wall",)}, threads=torch.get_num_threads())
-    stop_reason = "eos" if run.emitted and run.emitted[-1] in ensemble.eos_token_id else "max_new_tokens"
+    stop_reason = stop_reason_of(ensemble, run)
     shown = run.emitted[:-1] if stop_reason == "eos" else run.emitted  # .stop_reason says it; tokens keep the EOS
     text = ensemble.tokenizer.decode(shown) if ensemble.tokenizer is not None else None
+    if stop_reason == "stop_string":
+        text = ensemble.tokenizer.decode(run.emitted)[: run.text_end]  # STOP-3: cut right after the stop string
     return Generation(tokens=list(run.emitted), stats=stats, text=text, stop_reason=stop_reason, trace=run.trace,
                       decisions=list(run.decisions) if trace else None, uniforms_used=len(run.stream.used))

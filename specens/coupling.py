@@ -91,12 +91,16 @@ def reference_member(member, vocab_size: int, *, dtype=torch.float64):
 
 
 def reference_ensemble(ensemble, prompt, *, members=None) -> ReferenceEnsemble:
-    """The reference `Ensemble` with the same members, combination, mode, sampling, EOS and prompt."""
+    """The reference `Ensemble` with the same members, combination, mode, sampling, EOS ids, processors
+    (PROC-1), stop sequences (STOP-2) and prompt. A fast ensemble with a `logits_processor` has no twin."""
+    if ensemble.logits_processor:
+        raise ValueError("logits_processor: the reference has no transformers processors; compare without them")
     members = members or [reference_member(m, ensemble.vocab_size) for m in ensemble.members]
     drafter = getattr(ensemble, "drafter", None)  # METHOD-5: the outside drafter, if any
     drafter = None if drafter is None else reference_member(drafter, ensemble.vocab_size)
     return ReferenceEnsemble(tuple(members), ensemble.combination, mode=ensemble.mode, sampling=ensemble.sampling,
-                             eos_token_id=ensemble.eos_token_id, prompt=tuple(prompt), drafter=drafter)
+                             eos_token_id=ensemble.eos_token_id, prompt=tuple(prompt), drafter=drafter,
+                             processors=ensemble.processors, stop_sequences=ensemble.stop_sequences)
 
 
 def trace_mismatches(fast: list, reference: list, *, rtol: float) -> list[str]:

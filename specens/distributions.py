@@ -24,6 +24,7 @@ from specens.reference.combine import (
     WeightedEnsemble,
     check_mode,
 )
+from specens.processors import min_p_filter
 from specens.reference.transforms import Sampling
 
 NEG_INF = float("-inf")
@@ -44,8 +45,8 @@ def _temperature(sampling: Sampling) -> float:
         return sys.float_info.max
 
 
-def transform_logits(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
-    """Temperature, then top-k, then top-p, on rows of logits; T = 0 uses T = 1. TRANSFORM-1..4.
+def transform_logits(logits: torch.Tensor, sampling: Sampling, min_p: float = 0.0) -> torch.Tensor:
+    """Temperature, top-k, top-p, then min-p, on rows of logits; T = 0 uses T = 1. TRANSFORM-1..4, PROC-8, PROC-9.
 
     The division by T is done in float64 whatever the dtype, as the reference does (NUM-2), so a
     small T (1e-40, 1e-300) gives the same near-greedy rows in a float32 and a float64 ensemble
@@ -54,8 +55,9 @@ def transform_logits(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
     and nothing can be drawn; `temperature_overflows` names the cause.
     One stable descending sort ranks every row (ties to the lower id, TRANSFORM-3); top-k keeps the
     first k ranks, top-p the shortest ranked prefix whose mass (accumulated in float64) reaches p, the
-    first token always kept (TRANSFORM-4). Removed tokens get -inf.
-    Args: logits (..., V). Returns (..., V).
+    first token always kept (TRANSFORM-4). Removed tokens get -inf. min_p > 0 then rules out the
+    tokens below min_p times the top probability of what is left (PROC-8, `min_p_filter`).
+    Args: logits (..., V); min_p in [0, 1] (0: off). Returns (..., V).
     Example: logits (2, 1, 1, 0) with top_k = 2 keep tokens 0 and 1 (the tie at 1 goes to id 1):
     (2, 1, -inf, -inf).
     """
@@ -66,7 +68,7 @@ def transform_logits(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
     top_k = sampling.top_k if sampling.top_k is not None and sampling.top_k < vocab else None
     top_p = None if sampling.top_p is None or sampling.top_p == 1 else float(sampling.top_p)
     if top_k is None and top_p is None:
-        return logits
+        return min_p_filter(logits, min_p) if min_p else logits
     ranked, order = torch.sort(logits, dim=-1, descending=True, stable=True)  # (..., V)
     if top_k is not None:  # TRANSFORM-3: exactly the first k ranks survive
         ranked = ranked.clone()
@@ -76,7 +78,8 @@ def transform_logits(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
         before = torch.cumsum(probs, dim=-1)
         before = torch.nn.functional.pad(before[..., :-1], (1, 0))  # exclusive prefix sums
         ranked = torch.where(before < top_p, ranked, NEG_INF)
-    return torch.empty_like(logits).scatter_(-1, order, ranked)
+    logits = torch.empty_like(logits).scatter_(-1, order, ranked)
+    return min_p_filter(logits, min_p) if min_p else logits  # PROC-9: min-p follows top-p
 
 
 def temperature_overflows(logits: torch.Tensor, sampling: Sampling) -> bool:
@@ -102,17 +105,18 @@ def greedy(dist: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(dist).scatter_(-1, torch.argmax(dist, dim=-1, keepdim=True), 1.0)
 
 
-def member_probs(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+def member_probs(logits: torch.Tensor, sampling: Sampling, min_p: float = 0.0) -> torch.Tensor:
     """softmax of the transformed logits (before the greedy rule), in the dtype of `logits`. TRANSFORM-1, NUM-2."""
-    return torch.softmax(transform_logits(logits, sampling), dim=-1).to(logits.dtype)
+    return torch.softmax(transform_logits(logits, sampling, min_p), dim=-1).to(logits.dtype)
 
 
-def proposal_distribution(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
-    """p_k: what member k draws its tokens from, and what its acceptance test divides by. TRANSFORM-6.
+def proposal_distribution(logits: torch.Tensor, sampling: Sampling, min_p: float = 0.0) -> torch.Tensor:
+    """p_k: what member k draws its tokens from, and what its acceptance test divides by. TRANSFORM-6, PROC-10.
 
-    Args: logits (V,) raw logits of one member. Returns (V,) probabilities; at T = 0 a one-hot.
+    Args: logits (V,) one member's logits, after the processors of PROC-9 that precede temperature;
+    min_p: PROC-8's setting. Returns (V,) probabilities; at T = 0 a one-hot.
     """
-    p = member_probs(logits, sampling)
+    p = member_probs(logits, sampling, min_p)
     return greedy(p) if sampling.greedy else p
 
 
@@ -125,8 +129,8 @@ class Combiner:
     """
 
     def __init__(self, combination, names: Sequence[str], mode: str, sampling: Sampling, *,
-                 device: torch.device, dtype: torch.dtype):
-        self.names, self.mode, self.sampling = tuple(names), check_mode(mode), sampling
+                 device: torch.device, dtype: torch.dtype, min_p: float = 0.0):
+        self.names, self.mode, self.sampling, self.min_p = tuple(names), check_mode(mode), sampling, float(min_p)
         self.combination = combination
         if isinstance(combination, WeightedEnsemble):
             coefficients = combination.weights
@@ -177,27 +181,34 @@ class Combiner:
             raise ValueError("custom combination: returned NaN or +inf logits; use -inf to rule a token out")
         return out
 
-    def combined(self, logits: torch.Tensor) -> torch.Tensor:
-        """r before the greedy rule, by mode. COMBINE-5 (COMBINE-2, COMBINE-3, COMBINE-4).
+    def combined(self, logits: torch.Tensor, process=None) -> torch.Tensor:
+        """r before the greedy rule, by mode. COMBINE-5 (COMBINE-2, COMBINE-3, COMBINE-4), PROC-10.
 
         probs: transform each member, combine probabilities (WE: sum_k w_k p_k; logit combinations
         read log p_k). logits: transform each member, combine, softmax. raw-logits: combine the raw
-        logits, transform once, softmax.
-        Args: logits (N, V) raw member logits in `names` order. Returns (V,).
+        logits, transform once, softmax. `process` (PROC-9's chain before temperature, rows (R, V) ->
+        (R, V), or None) applies where temperature does: to each member's row, or to the combined row
+        in mode 'raw-logits' (PROC-10); min-p is part of the transform.
+        Args: logits (N, V) member logits in `names` order. Returns (V,).
         """
         custom = self.coefficients is None
+        if process is not None and self.mode != "raw-logits":
+            logits = process(logits)  # (N, V)
         if self.mode == "probs":
-            probs = member_probs(logits, self.sampling)  # (N, V)
+            probs = member_probs(logits, self.sampling, self.min_p)  # (N, V)
             if custom:
                 return self._custom(probs, "probs")
             if isinstance(self.combination, WeightedEnsemble):
                 return self.coefficients @ probs  # (N,) @ (N, V) -> (V,)
             return torch.softmax(self.linear_logits(torch.log(probs)), dim=-1)
         if self.mode == "logits":
-            transformed = transform_logits(logits, self.sampling)  # (N, V)
+            transformed = transform_logits(logits, self.sampling, self.min_p)  # (N, V)
             mixed = self._custom(transformed, "logits") if custom else self.linear_logits(transformed)
             return torch.softmax(mixed, dim=-1).to(logits.dtype)
-        return member_probs(self.raw(logits), self.sampling)
+        raw = self.raw(logits)  # (V,)
+        if process is not None:
+            raw = process(raw.unsqueeze(0))[0]  # PROC-10: once, on the combined raw logits
+        return member_probs(raw, self.sampling, self.min_p)
 
     def raw(self, logits: torch.Tensor) -> torch.Tensor:
         """Mode 'raw-logits': the combination of the raw logits, before the sampling transform. COMBINE-5.
@@ -206,9 +217,9 @@ class Combiner:
         """
         return self._custom(logits, "logits") if self.coefficients is None else self.linear_logits(logits)
 
-    def target(self, logits: torch.Tensor) -> torch.Tensor:
+    def target(self, logits: torch.Tensor, process=None) -> torch.Tensor:
         """r, the law of every emitted token; at T = 0 the one-hot of argmax r (computed at T = 1). COMBINE-7."""
-        r = self.combined(logits)
+        r = self.combined(logits, process)
         return greedy(r) if self.sampling.greedy else r
 
 

@@ -8,6 +8,12 @@ positions it holds), same choice points in the same order (RNG-1) and the same t
 (TRACE-1). The differences are the fast path's own rules: members are real causal LMs with KV
 caches (FAST-3), their logits are aligned to the shared vocabulary and moved to one device and
 dtype (FAST-1, FAST-2), and a member holds its actual output rows rather than a set of positions.
+
+Logits processors (spec/15-processors.md) follow the prefix rule PROC-12: a row held for position i
+is processed with the prefix prompt + seq[:i]. In modes 'probs' and 'logits' the processors act on
+each member's row (PROC-10), so a call's whole block of rows is processed at once, each row with
+its own prefix, and held processed; in mode 'raw-logits' they act on the combined row, so rows are
+held raw and processed when r or a member's p_k is formed.
 """
 
 from __future__ import annotations
@@ -43,9 +49,17 @@ class Run:
     """
 
     def __init__(self, ensemble, prompt: list[int], stream, max_new_tokens: int, *, record_trace: bool = False,
-                 on_emit=None):
+                 on_emit=None, stop_strings=None):
         self.ensemble, self.prompt, self.stream, self.limit = ensemble, list(prompt), stream, max_new_tokens
         self.eos = frozenset(ensemble.eos_token_id)  # E of METHOD-3; empty: never stop early
+        self.stop_sequences = [list(q) for q in ensemble.stop_sequences]  # STOP-2
+        self.longest_stop = max([1] + [len(q) for q in self.stop_sequences])
+        self.stop_strings = stop_strings  # a StopStrings (STOP-3) or None
+        self.stopped_by_string, self.text_end = False, None  # text_end: where the text is cut (STOP-3)
+        self.chain = ensemble.chain if ensemble.chain.active else None  # PROC-9 before temperature, or None
+        self.min_p = ensemble.chain.min_p
+        self.process_held = self.chain is not None and ensemble.mode != "raw-logits"  # PROC-10
+        self.emptied: dict[tuple[str, int], str] = {}  # (member, position) -> the processor that emptied its row
         self.on_emit = on_emit  # called with each emitted token id, in order (a streamer's hook)
         self.names = ensemble.names
         self.members = {m.name: m for m in ensemble.models}  # the members, then an outside drafter (METHOD-5)
@@ -73,15 +87,25 @@ class Run:
             return self.emitted[start:end]
         return self.emitted[start:] + [p.token for p in self.cache[max(start - n, 0): end - n]]
 
+    def stopped(self, tokens: list[int]) -> bool:
+        """Whether generated tokens end with an id in E or a stop sequence. METHOD-3, STOP-1, STOP-2."""
+        if not tokens:
+            return False
+        if tokens[-1] in self.eos:
+            return True
+        return any(len(q) <= len(tokens) and tokens[-len(q):] == q for q in self.stop_sequences)
+
     @property
     def done(self) -> bool:
-        """METHOD-3: stop at max_new_tokens, or right after an emitted id in E."""
-        return len(self.emitted) >= self.limit or (bool(self.emitted) and self.emitted[-1] in self.eos)
+        """METHOD-3, STOP-4: stop at max_new_tokens, or right after an emitted id in E, a stop sequence
+        (STOP-2) or the token that completes a stop string (STOP-3); checked after every emitted token."""
+        return len(self.emitted) >= self.limit or self.stopped_by_string or self.stopped(self.emitted)
 
     def room(self) -> int:
-        """How many more tokens may be cached (METHOD-3): none after a cached id in E or at max_new_tokens."""
-        last = self.cache[-1].token if self.cache else (self.emitted[-1] if self.emitted else None)
-        if last in self.eos:
+        """How many more tokens may be cached (METHOD-3, STOP-2): none once seq ends with an id in E or a
+        stop sequence, or at max_new_tokens."""
+        end = len(self.emitted) + len(self.cache)
+        if self.stopped(self.tokens(max(0, end - self.longest_stop), end)):
             return 0
         return self.limit - len(self.emitted) - len(self.cache)
 
@@ -119,7 +143,7 @@ class Run:
         for name in self.names + outside:
             row = self.members[name].prefill(self.prompt)  # (W,)
             self._charge(name, "prefill", 0, 0)
-            self.held[name][0] = self._align(row)
+            self.held[name][0] = self._hold(name, self._align(row).unsqueeze(0), 0)[0]
         self.seconds["prefill"] += time.perf_counter() - start
 
     def forward(self, name: str, upto: int | None = None, *, phase: str = "score"):
@@ -134,10 +158,37 @@ class Run:
         self._charge(name, "forward", start, upto)
         self.tokens_fed[name] += upto - start
         held, first = self.held[name], len(self.emitted)  # positions before len(emitted) are never read
-        for j in range(max(0, first - start - 1), upto - start):
-            held[start + 1 + j] = rows[j]
+        skip = max(0, first - start - 1)
+        rows = self._hold(name, rows[skip:], start + 1 + skip)  # (K', V): row j is for position start + 1 + skip + j
+        for j in range(rows.shape[0]):
+            held[start + 1 + skip + j] = rows[j]
         self.fed[name] = upto
         self.seconds[phase] += time.perf_counter() - begin
+
+    # -- processors (spec/15-processors.md) ----------------------------------------------------
+    def _history(self, end: int) -> torch.Tensor:
+        """prompt + seq[:end] as token ids (P + end,) on the ensemble's device: the prefix of position end."""
+        return torch.tensor(self.prompt + self.tokens(0, end), dtype=torch.long, device=self.ensemble.device)
+
+    def _process(self, rows: torch.Tensor, first: int) -> torch.Tensor:
+        """PROC-9's chain before temperature on rows (R, V) for positions first .. first + R - 1, each row with
+        its own prefix prompt + seq[:position] (PROC-12), all rows in one vectorised call."""
+        count = rows.shape[0]
+        ends = len(self.prompt) + first + torch.arange(count, device=rows.device)  # (R,)
+        return self.chain.process(rows, self._history(first + count - 1), ends, len(self.prompt))
+
+    def _hold(self, name: str, rows: torch.Tensor, first: int) -> torch.Tensor:
+        """What member `name` holds for positions first ..: its rows, processed in modes 'probs' and 'logits'
+        (PROC-10); a row the processors leave empty is noted, to be named if it is ever drawn from (PROC-11)."""
+        if not self.process_held or rows.shape[0] == 0:
+            return rows
+        out = self._process(rows, first)  # (R, V)
+        for j in torch.nonzero(~torch.isfinite(out).any(dim=-1)).flatten().tolist():
+            end = len(self.prompt) + first + j
+            cause = self.chain.emptied_by(rows[j], self._history(first + j), end, len(self.prompt))
+            if cause is not None:
+                self.emptied[(name, first + j)] = cause
+        return out
 
     def _charge(self, name: str, kind: str, start: int, end: int):
         self.calls[name] += 1
@@ -151,22 +202,32 @@ class Run:
 
     # -- distributions ----------------------------------------------------------------------
     def proposal(self, name: str, position: int) -> torch.Tensor:
-        """p_k at `position`, from the row member `name` holds there. TRANSFORM-6."""
+        """p_k at `position`, from the row member `name` holds there, after its own processors. TRANSFORM-6, PROC-10."""
         assert position in self.held[name], f"{name} never computed position {position}"
-        return proposal_distribution(self.held[name][position], self.ensemble.sampling)
+        row = self.held[name][position]  # (V,)
+        if self.chain is not None and not self.process_held:  # raw-logits: p_k is still the member's own chain
+            row = self._process(row.unsqueeze(0), position)[0]
+        return proposal_distribution(row, self.ensemble.sampling, self.min_p)
 
     def target(self, position: int) -> torch.Tensor:
-        """r at `position` from every member's row there, combined by name. COMBINE-7."""
+        """r at `position` from every member's row there, combined by name; processors per mode. COMBINE-7, PROC-10."""
         rows = []
         for name in self.names:
             assert position in self.held[name], f"{name} never computed position {position}"
             rows.append(self.held[name][position])
-        return self.ensemble.combiner.target(torch.stack(rows))  # (N, V) -> (V,)
+        process = None
+        if self.chain is not None and not self.process_held:  # raw-logits: once, on the combined row (PROC-10)
+            process = lambda combined: self._process(combined, position)  # noqa: E731
+        return self.ensemble.combiner.target(torch.stack(rows), process)  # (N, V) -> (V,)
 
     def explain_empty(self, position: int, names) -> ValueError:
         """Name the cause of a distribution with nothing to sample: a member's row (TRANSFORM-1), a
         combination or a temperature beyond floating point (COMBINE-5, TRANSFORM-2), or COMBINE-6."""
         rows = [self.held[name][position] for name in names if position in self.held[name]]
+        cause = self._emptied_by_processor(position, names)
+        if cause is not None:
+            return ValueError(f"{cause}: rules out every possible token at position {position} (PROC-11); "
+                              f"relax {cause}")
         for name in names:
             row = self.held[name].get(position)
             if row is not None and bool(torch.isnan(row).any() or torch.isposinf(row).any()):
@@ -195,11 +256,30 @@ class Run:
         return ValueError("combination: every token is ruled out (-inf) by some member, so r is empty (COMBINE-6); "
                           + ", ".join(fixes[:-1]) + " or " + fixes[-1])
 
+    def _emptied_by_processor(self, position: int, names) -> str | None:
+        """The processor that ruled out the last possible token of a distribution at `position`, if one did."""
+        if self.chain is None:
+            return None
+        for name in names:
+            if (name, position) in self.emptied:
+                return self.emptied[(name, position)]
+        if self.process_held:
+            return None
+        history, end = self._history(position), len(self.prompt) + position
+        if len(names) == len(self.names) > 1:  # r: the combined raw row
+            raw = self.ensemble.combiner.raw(torch.stack([self.held[k][position] for k in names]))
+            return self.chain.emptied_by(raw, history, end, len(self.prompt))
+        return next((c for c in (self.chain.emptied_by(self.held[k][position], history, end, len(self.prompt))
+                                 for k in names if position in self.held[k]) if c), None)
+
     # -- the verbs the methods are written in -----------------------------------------------
     def emit(self, token: int, rule: str):
         position = len(self.emitted)
         self.log("emit", position=position, token=token, rule=rule)
         self.emitted.append(token)
+        if self.stop_strings is not None and not self.stopped_by_string:  # STOP-3, after every token (STOP-4)
+            self.text_end = self.stop_strings.find(self.emitted)
+            self.stopped_by_string = self.text_end is not None
         for held in self.held.values():  # no rule reads a position before len(emitted) again
             held.pop(position, None)
         if self.on_emit is not None:
@@ -285,6 +365,7 @@ class Run:
     def reject(self, position: int):
         """Drop the cache and all held rows; crop every member that saw `position` back to it. METHOD-4, FAST-3."""
         self.cache.clear()
+        self.emptied.clear()  # notes on rows that are dropped with them
         for name in self.members:  # the members and an outside drafter (METHOD-5)
             self.held[name].clear()
             if self.fed[name] > position:
