@@ -17,11 +17,12 @@ from specens.api import Ensemble, generate
 from specens.coupling import ToyLM, reference_ensemble, reference_member, tiny_causal_lm, trace_mismatches
 from specens.members import Member
 from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
-from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
+from specens.reference.methods import (MixtureEnsemble, NaiveSE, SpeculativeEnsemble, SpeculativeMixture,
+                                       StandardEnsemble)
 from specens.reference.methods import generate as reference_generate
 from specens.reference.processors import Processors
 from specens.reference.transforms import Sampling
-from specens.reference.zoo import toy_ensemble
+from specens.reference.zoo import random_member, toy_ensemble
 
 RTOL = 1e-9
 torch.set_num_threads(1)
@@ -52,6 +53,8 @@ def methods_for(names, mode, combination):
         yield SpeculativeEnsemble({k: gammas[i % 2] for i, k in enumerate(names)}, default)
     if mode == "probs" and isinstance(combination, WeightedEnsemble):
         yield MixtureEnsemble()
+        yield SpeculativeMixture(gamma=3, drafter=names[0])  # SMIX-1 with a member drafting
+        yield SpeculativeMixture(gamma=1, drafter=names[-1])
 
 
 def check_coupled(fast, ref, prompt, method, seed, length):
@@ -160,3 +163,21 @@ def test_processing_each_block_row_with_the_calls_last_prefix_breaks_coupling(mo
         except AssertionError:
             failures += 1
     assert failures > 0
+
+
+@pytest.mark.parametrize("name", sorted(PROCESSORS))
+def test_the_speculative_mixture_with_an_outside_drafter_and_processors_equals_the_reference(name):
+    """SMIX-1..SMIX-6, METHOD-5, PROC-10, PROC-12: the outside drafter's rows are processed with their own
+    prefixes on the fast path as in the reference; same tokens, trace, uniforms and cost."""
+    toy, _ = toy_pair(TOYS[1], PROCESSORS[name])
+    drafter = random_member("t", toy.vocab_size, order=2, cost="1/10", seed=5, sparsity=0)
+    members = [Member(ToyLM(m), name=m.name, cost=m.cost) for m in toy.members]
+    fast = Ensemble(members, toy.combination, mode=toy.mode, sampling=toy.sampling,
+                    eos_token_id=list(toy.eos_token_id) or None, dtype="float64", processors=toy.processors,
+                    stop_sequences=toy.stop_sequences, drafter=Member(ToyLM(drafter), name="t", cost="1/10"))
+    ref = toy.with_(prompt=(1, 2), drafter=drafter)
+    coupled = 0
+    for method in (SpeculativeMixture(gamma=1), SpeculativeMixture(gamma=3), NaiveSE(gamma=2, proposer="t")):
+        for seed in range(3):
+            coupled += check_coupled(fast, ref, [1, 2], method, seed, 10) is not None
+    assert coupled > 0

@@ -14,12 +14,13 @@ from specens.reference import (
     MixtureEnsemble,
     NaiveSE,
     SpeculativeEnsemble,
+    SpeculativeMixture,
     StandardEnsemble,
     exact_ensemble_pmf,
     exact_output_pmf,
 )
 from specens.reference.processors import Processors
-from specens.reference.zoo import toy_ensemble
+from specens.reference.zoo import random_member, toy_ensemble
 
 P = Processors
 SETTINGS = {
@@ -63,6 +64,21 @@ def methods_for(ensemble):
         yield SpeculativeEnsemble({k: gammas[i % len(gammas)] for i, k in enumerate(ensemble.names)}, default)
     if ensemble.mode == "probs" and ensemble.combination.to_json()["kind"] == "we":
         yield MixtureEnsemble()
+        yield SpeculativeMixture(gamma=2, drafter=a)  # SMIX-1 with a member drafting
+        yield SpeculativeMixture(gamma=1, drafter=b)
+
+
+@pytest.mark.parametrize("name", [n for n in SETTINGS if "cd" not in n and "logits" not in n])
+def test_the_speculative_mixture_with_an_outside_drafter_and_processors_emits_the_we_law_exactly(name):
+    """SMIX-1..SMIX-6, METHOD-5, PROC-10, PROC-12: the outside drafter's proposals are processed like a
+    member's (its own p_d at the same prefix), and every emitted token still follows r exactly."""
+    ensemble, length = make(name)
+    if ensemble.mode != "probs":
+        pytest.skip("the speculative mixture needs WE in mode probs (SMIX-1)")
+    expected = exact_ensemble_pmf(ensemble, length)
+    outside = ensemble.with_(drafter=random_member("t", ensemble.vocab_size, order=2, cost="1/10", seed=5, sparsity=0))
+    for gamma in (1, 3):
+        assert exact_output_pmf(outside, SpeculativeMixture(gamma=gamma), length).pmf == expected, (name, gamma)
 
 
 @pytest.mark.parametrize("name", list(SETTINGS))
