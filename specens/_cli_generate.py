@@ -38,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser):
                         f"(default {DEFAULT_MEMBERS})")
     p.add_argument("--combination", choices=("we", "cd"),
                    help="we: weighted ensemble; cd: contrastive decoding of two members (default: we when --weights is "
-                        "given, cd when --expert/--amateur is, else cd for two members and we otherwise)")
+                        "given, cd when --expert/--amateur is, we for --method mixture or speculative-mixture, else cd for two "
+                        "members and we otherwise)")
     p.add_argument("--chat", action=argparse.BooleanOptionalAction,
                    help="wrap the prompt in the expert's chat template as one user turn (default: when its tokenizer "
                         "has a chat template and the prompt holds none of its special tokens)")
@@ -135,14 +136,17 @@ def parse_weights(text: str | None, names: list[str]) -> dict:
 
 
 def combination_of(args, n: int) -> str:
-    """--combination, else the one its options name (--weights: we; --expert/--amateur: cd), else cd
-    for two members (the main job: an expert and its amateur) and we otherwise."""
+    """--combination, else the one its options name (--weights: we; --expert/--amateur: cd), else we
+    for --method mixture or speculative-mixture (exact only for WE, MIX-1, SMIX-1), else cd for two
+    members (the main job: an expert and its amateur) and we otherwise."""
     if args.combination is not None:
         return args.combination
     if args.weights is not None:
         return "we"
     if args.expert is not None or args.amateur is not None:
         return "cd"
+    if args.method in ("mixture", "speculative-mixture"):
+        return "we"
     return "cd" if n == 2 else "we"
 
 
@@ -319,17 +323,19 @@ def check_sampling_flags(args):
 
 def _trace_lines(trace: list, tokenizer, names) -> list[str]:
     """One line per emitted token: who proposed it and who verified it (METHOD-4 forms r from every
-    member's output, so the members other than the proposer verify), or how it was drawn (TRACE-1)."""
+    member's output, so the members other than the proposer verify; a speculative mixture verifies
+    against the chosen member's p_k alone, the event's `against`, SMIX-3), or how it was drawn (TRACE-1)."""
     lines, proposer = [], {}
     for e in trace:
         if e["event"] == "propose":
             proposer[e["position"]] = (e["member"], e["bonus"])
         elif e["event"] == "verify":
             who, bonus = proposer.get(e["position"], (e["proposer"], False))
-            verifiers = ", ".join(n for n in names if n != who) or who
+            verifiers = e.get("against") or ", ".join(n for n in names if n != who) or who
+            ratio = f"p_{e['against']}/q" if "against" in e else "r/q"
             verdict = "accepted" if e["accepted"] else f"rejected -> {tokenizer.decode([e['emitted']])!r} from residual"
             lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} proposed by {who}"
-                         f"{' (bonus)' if bonus else ''}, verified by {verifiers}: r/q = {e['ratio']:.3f}, {verdict}")
+                         f"{' (bonus)' if bonus else ''}, verified by {verifiers}: {ratio} = {e['ratio']:.3f}, {verdict}")
         elif e["event"] == "emit" and e["rule"] not in ("accepted", "residual"):
             source = (f"member {e['rule'].split(':', 1)[1]} (mixture)" if e["rule"].startswith("mixture:")
                       else f"r of {', '.join(names)}")

@@ -97,3 +97,22 @@ def test_the_cli_runs_the_speculative_mixture_with_an_outside_or_member_drafter(
     assert main(["generate", "x", "--members", "pytiny,pylib", "--combination", "cd", "--max-new-tokens", "4",
                  "--method", "speculative-mixture"]) == 2
     assert "--method speculative-mixture: is exact only" in capsys.readouterr().err
+
+
+def test_the_cli_defaults_to_we_for_the_mixture_methods_and_traces_the_chosen_verifier(capsys):
+    """SMIX-1, MIX-1: with two members and no --combination, the mixture methods take WE (the only
+    combination they serve) rather than CD; the trace names the chosen member a token was verified
+    against and its ratio p_k/q (SMIX-3, TRACE-1's `against`), not every member and r/q."""
+    from specens.cli import main
+
+    base = ["generate", "def median(data):", "--members", "pylib,pytests", "--max-new-tokens", "10", "--seed", "1",
+            "--drafter", "pytiny", "--gammas", "3", "--trace", "--no-stream"]
+    assert main(base + ["--method", "speculative-mixture"]) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "over WE pylib 1/2, pytests 1/2, mode probs" in text
+    verified = [line for line in text.splitlines() if "verified by" in line]
+    assert verified and all(("verified by pylib: p_pylib/q" in line) != ("verified by pytests: p_pytests/q" in line)
+                            for line in verified), verified
+    assert main(["generate", "x", "--members", "pylib,pytests", "--max-new-tokens", "3", "--method", "mixture"]) == 0
+    assert "over WE pylib 1/2, pytests 1/2" in capsys.readouterr().err
