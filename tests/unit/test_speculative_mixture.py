@@ -12,6 +12,7 @@ import pytest
 
 from specens.reference import (
     NaiveSE,
+    SpeculativeEnsemble,
     SpeculativeMixture,
     exact_ensemble_pmf,
     exact_output_pmf,
@@ -219,7 +220,7 @@ def test_the_speculative_mixture_is_refused_where_r_is_not_a_mixture():
         SpeculativeMixture(gamma=2).check(toy_ensemble(2, 3, combination="cd"))
     with pytest.raises(ValueError, match="gamma"):
         SpeculativeMixture(gamma=0)
-    with pytest.raises(ValueError, match="member: no member named 'x'"):
+    with pytest.raises(ValueError, match="drafter: no member named 'x'"):
         SpeculativeMixture(gamma=2, drafter="x").check(toy_ensemble(2, 3))
 
 
@@ -339,3 +340,21 @@ def test_the_cost_model_by_hand_and_its_bad_input():
         args = dict(weights=half, costs={"a": 1, "b": 1}, alphas={"a": 1, "b": 1}, drafter_cost=0, gamma=1) | bad
         with pytest.raises(ValueError, match=match):
             speculative_mixture_cost_per_token(**args)
+
+
+@pytest.mark.parametrize("method, message", [
+    (lambda: SpeculativeMixture(gamma=2, drafter=""), "drafter: no member or outside drafter named ''"),
+    (lambda: SpeculativeMixture(gamma=2, drafter=3), "drafter: no member or outside drafter named 3"),
+    (lambda: NaiveSE(gamma=2, proposer=""), "proposer: no member or outside drafter named ''"),
+    (lambda: SpeculativeEnsemble({"m0": 1, "m1": 1}, default_proposer="t"),
+     "default_proposer: 't' is the outside drafter, which only NaiveSE and SpeculativeMixture draft from"),
+    (lambda: SpeculativeEnsemble({"m0": 1, "m1": 1}, default_proposer=""), "default_proposer: no member named ''"),
+])
+def test_a_drafter_or_proposer_that_names_no_model_is_refused_in_one_line(method, message):
+    """SMIX-1, NAIVE-1, SE-1, METHOD-5: an empty name is not the default (it used to select it silently),
+    and SE's default proposer must be a member (the outside drafter used to raise a bare KeyError)."""
+    ensemble = toy_ensemble(2, 3, seed=2)
+    ens = ensemble.with_(drafter=outside_drafter(ensemble))
+    with pytest.raises(ValueError, match=message):
+        generate(ens, method(), 4, seed=0)
+    assert generate(ens, SpeculativeMixture(gamma=2, drafter=None), 4, seed=0).calls["t"] >= 2  # None: the default
