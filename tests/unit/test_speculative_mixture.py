@@ -358,3 +358,62 @@ def test_a_drafter_or_proposer_that_names_no_model_is_refused_in_one_line(method
     with pytest.raises(ValueError, match=message):
         generate(ens, method(), 4, seed=0)
     assert generate(ens, SpeculativeMixture(gamma=2, drafter=None), 4, seed=0).calls["t"] >= 2  # None: the default
+
+
+def test_the_cost_models_edge_cases_equal_the_exact_engine():
+    """COST-4 on the edges: a member of weight 1 and one of weight 0 (either drafting), and an outside
+    drafter that is a member's twin or puts no mass where a member has it; the model's finite cost
+    equals ENGINE-1's expected cost."""
+    from specens.reference import speculative_mixture_expected_cost
+    from specens.reference.combine import WeightedEnsemble
+    from specens.reference.toy import ToyMember
+    from specens.reference.transforms import Scores
+
+    ensemble, with_outside = context_free(2)
+    cases = []
+    for w in ({"m0": 1, "m1": 0}, {"m0": 0, "m1": 1}):
+        cases += [(ensemble.with_(combination=WeightedEnsemble(w)), d) for d in ("m0", "m1")]
+        cases.append((with_outside.with_(combination=WeightedEnsemble(w)), "t"))
+    twin = ToyMember(name="t", table=ensemble.members[1].table, order=0, cost=F(1, 10))
+    one_hot = ToyMember(name="t", table={(): Scores(probs=(F(0), F(0), F(1)))}, order=0, cost=F(1, 10))
+    cases += [(ensemble.with_(drafter=twin), "t"), (ensemble.with_(drafter=one_hot), "t")]
+    for ens, drafter in cases:
+        for gamma in (1, 3):
+            method = SpeculativeMixture(gamma=gamma, drafter=drafter)
+            assert speculative_mixture_expected_cost(ens, method, 4) == exact_output_pmf(ens, method, 4).expected_cost()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda f, m: f({"a": F(1, 2), "b": F(1, 2)}, {"a": 1, "b": 1}, {"a": 1, "b": 1}, -1, 1), "drafter_cost: must be >= 0"),
+    (lambda f, m: f({"a": F(1, 2), "b": F(1, 2)}, {"a": 1, "b": 1}, {"a": 1, "b": 1}, float("nan"), 1),
+     "drafter_cost: expected a finite number"),
+    (lambda f, m: f({"a": F(1, 2), "b": F(1, 2)}, {"a": -1, "b": 1}, {"a": 1, "b": 1}, 0, 1), "costs: must be >= 0"),
+    (lambda f, m: f({"a": F(1, 2), "b": F(1, 2)}, {"a": 1, "b": 1}, {"a": "x", "b": 1}, 0, 1), r"alphas\['a'\]: cannot read"),
+    (lambda f, m: f({"a": F(1, 2), "b": F(1, 2)}, {"a": 1, "b": 1}, {"a": 1, "b": 1}, 0, 1, drafter="t"),
+     "drafter: 't' is not a member"),
+    (lambda f, m: f([F(1, 2), F(1, 2)], {"a": 1, "b": 1}, {"a": 1, "b": 1}, 0, 1), "weights: give a dict"),
+    (lambda f, m: m({"a": 1, "b": 1}, {"a": 1, "b": 1}), "weights: must sum to exactly 1"),
+    (lambda f, m: m({"a": F(3, 2), "b": F(-1, 2)}, {"a": 1, "b": 1}), "weights: must be >= 0"),
+    (lambda f, m: m({"a": F(1, 2), "b": F(1, 2)}, {"a": 1}), "weights, costs: key both"),
+])
+def test_the_cost_functions_refuse_out_of_range_input_in_one_line(call, match):
+    """COST-4: negative or non-numeric costs, an unknown member drafter (it used to be priced silently as an
+    outside one) and unnormalised mixture weights (mixture_cost_per_token used to return sum_k w_k c_k of
+    them, e.g. 2 for weights 1, 1) are refused naming the argument."""
+    from specens.reference import mixture_cost_per_token, speculative_mixture_cost_per_token
+
+    with pytest.raises(ValueError, match=match):
+        call(speculative_mixture_cost_per_token, mixture_cost_per_token)
+
+
+@pytest.mark.parametrize("length", [0, -1, True, 2.5])
+def test_the_exact_finite_cost_refuses_a_bad_length_or_method(length):
+    """COST-4: `length` is max_new_tokens (an integer >= 1; 2.5 used to recurse without end); the method a
+    SpeculativeMixture."""
+    from specens.reference import MixtureEnsemble, speculative_mixture_expected_cost
+
+    _, with_outside = context_free(2)
+    with pytest.raises(ValueError, match="length: the number of tokens must be an integer >= 1"):
+        speculative_mixture_expected_cost(with_outside, SpeculativeMixture(gamma=2), length)
+    with pytest.raises(ValueError, match="method: COST-4 prices the speculative mixture"):
+        speculative_mixture_expected_cost(with_outside, MixtureEnsemble(), 3)
