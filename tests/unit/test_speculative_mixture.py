@@ -417,3 +417,12 @@ def test_the_exact_finite_cost_refuses_a_bad_length_or_method(length):
         speculative_mixture_expected_cost(with_outside, SpeculativeMixture(gamma=2), length)
     with pytest.raises(ValueError, match="method: COST-4 prices the speculative mixture"):
         speculative_mixture_expected_cost(with_outside, MixtureEnsemble(), 3)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "x"])
+def test_a_bad_seed_is_refused_in_one_line_as_the_fast_path_does(seed):
+    """RNG-1: a seed is a non-negative integer; the reference used to accept True and leak NumPy's
+    TypeError for 1.5 or 'x' (the fast path already refused them naming `seed`)."""
+    ensemble = toy_ensemble(2, 3, seed=2)
+    with pytest.raises(ValueError, match="seed: must be a non-negative integer"):
+        generate(ensemble.with_(drafter=outside_drafter(ensemble)), SpeculativeMixture(gamma=2), 3, seed=seed)
