@@ -151,8 +151,19 @@ METHOD_NAMES = ("standard", "naive", "se", "mixture", "speculative-mixture")
 
 
 def method_from_json(obj: Mapping, ensemble: Ensemble) -> Method:
-    """Read the `method` object of a toy file. TOY-4."""
+    """Read the `method` object of a toy file. TOY-4.
+
+    A key the named method does not take is refused (e.g. `proposer` on the speculative mixture, whose
+    drafter is `drafter`): ignoring it would run another method than the file meant.
+    """
     name = obj.get("name")
+    keys = {"standard": ("name",), "naive": ("name", "gamma", "proposer"),
+            "se": ("name", "gammas", "default_proposer"), "mixture": ("name",),
+            "speculative-mixture": ("name", "gamma", "drafter")}.get(name)
+    unknown = [k for k in obj if keys is not None and k not in keys]
+    if unknown:
+        raise ValueError(f"method.{unknown[0]}: method {name!r} takes only the keys {', '.join(keys)}; "
+                         f"remove {', '.join(map(repr, unknown))} or rename it")
     if name == "standard":
         method = StandardEnsemble()
     elif name == "naive":

@@ -426,3 +426,17 @@ def test_a_bad_seed_is_refused_in_one_line_as_the_fast_path_does(seed):
     ensemble = toy_ensemble(2, 3, seed=2)
     with pytest.raises(ValueError, match="seed: must be a non-negative integer"):
         generate(ensemble.with_(drafter=outside_drafter(ensemble)), SpeculativeMixture(gamma=2), 3, seed=seed)
+
+
+@pytest.mark.parametrize("extra, key", [({"proposer": "m0"}, "proposer"), ({"gammas": {"m0": 2}}, "gammas"),
+                                        ({"drafer": "m0"}, "drafer")])
+def test_a_toy_method_key_the_method_does_not_take_is_refused_not_ignored(extra, key):
+    """TOY-4: `{"name": "speculative-mixture", "proposer": "m0"}` used to run with the default drafter
+    (the outside one), silently; a misplaced or misspelt key is now refused naming it."""
+    ensemble = toy_ensemble(2, 3, seed=2)
+    obj = dump_toy(ensemble.with_(drafter=outside_drafter(ensemble)), SpeculativeMixture(gamma=2), 3)
+    load_toy(obj)
+    obj["method"].update(extra)
+    with pytest.raises(ValueError, match=f"method.{key}: method 'speculative-mixture' takes only the keys name, "
+                                         "gamma, drafter"):
+        load_toy(obj)
