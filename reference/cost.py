@@ -115,37 +115,48 @@ def _smix_block(weights, costs, alphas, drafter, drafter_cost, m, start, bonus) 
 
     m: tokens drafted (gamma, fewer at the end). start: the choice carried into the block (None: a
     fresh draw). bonus: whether SMIX-5 may run after the block (False when it reaches the length).
-    Walks every sequence of choices, with the set of members already called in the block.
+    Walks the choices position by position; what is left of a block depends only on the position and
+    the set of members already called in it, so each (position, set) is walked once: gamma * 2^n
+    states, not n^gamma choice sequences.
     """
-    out: dict = {}
+    memo: dict = {}
 
-    def add(key, p):
-        out[key] = out.get(key, Fraction(0)) + p
+    def walk(j, called) -> dict:  # outcomes from position j on: {(tokens, cost from here, next start): p}
+        if (j, called) in memo:
+            return memo[j, called]
+        out: dict = {}
 
-    def walk(j, called, prob, cost):
+        def add(key, p):
+            out[key] = out.get(key, Fraction(0)) + p
+
         if j == m:  # SMIX-5
             if not bonus:
-                return add((m, cost, None), prob)
+                add((m, Fraction(0), None), Fraction(1))
             for k, w in weights.items():
-                if w:
-                    add((m + 1, cost, None) if k != drafter and k in called else (m, cost, k), prob * w)
-            return
+                if bonus and w:
+                    add((m + 1, Fraction(0), None) if k != drafter and k in called else (m, Fraction(0), k), w)
+            memo[j, called] = out
+            return out
         choices = {start: Fraction(1)} if j == 0 and start is not None else weights
         for k, w in choices.items():
             if not w:
                 continue
             if k == drafter:  # SMIX-3 step 2: kept as is
-                walk(j + 1, called, prob * w, cost)
+                for key, p in walk(j + 1, called).items():
+                    add(key, w * p)
                 continue
-            c = cost if k in called else cost + costs[k]  # SMIX-4: one call per block
+            c = Fraction(0) if k in called else costs[k]  # SMIX-4: one call per block
             a = alphas[k]
             if a:
-                walk(j + 1, called | {k}, prob * w * a, c)
+                for (t, rest, nxt), p in walk(j + 1, called | {k}).items():
+                    add((t, c + rest, nxt), w * a * p)
             if a != 1:
-                add((j + 1, c, None), prob * w * (1 - a))
+                add((j + 1, c, None), w * (1 - a))
+        memo[j, called] = out
+        return out
 
-    walk(0, frozenset(), Fraction(1), m * drafter_cost)  # SMIX-2: d never holds a block's first position
-    return out
+    # SMIX-2: d never holds a block's first position, so the block pays m calls of d
+    return {(t, m * drafter_cost + c, nxt): p for (t, c, nxt), p in walk(0, frozenset()).items()}
 
 
 def _smix_model(weights, costs, alphas, drafter, drafter_cost, gamma):

@@ -440,3 +440,16 @@ def test_a_toy_method_key_the_method_does_not_take_is_refused_not_ignored(extra,
     with pytest.raises(ValueError, match=f"method.{key}: method 'speculative-mixture' takes only the keys name, "
                                          "gamma, drafter"):
         load_toy(obj)
+
+
+def test_the_cost_model_prices_long_blocks_without_walking_every_choice_sequence():
+    """COST-4 with gamma 40 and three members: the block walk is memoised on (position, members called),
+    so it finishes at once (it used to enumerate 3^40 choice sequences). A perfect outside drafter of
+    cost 1/10: a block costs at most 40 c_d + 3 for at least 40 tokens, and at least 40 c_d + 1 for at
+    most 41."""
+    from specens.reference import speculative_mixture_cost_per_token
+
+    w = {k: F(1, 3) for k in ("a", "b", "c")}
+    rate = speculative_mixture_cost_per_token(w, dict.fromkeys(w, 1), dict.fromkeys(w, 1), F(1, 10), 40)
+    assert F(5, 41) <= rate <= F(7, 40)
+    assert speculative_mixture_cost_per_token(w, dict.fromkeys(w, 1), dict.fromkeys(w, F(1, 2)), F(1, 10), 40) > rate
