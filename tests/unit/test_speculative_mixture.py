@@ -453,3 +453,13 @@ def test_the_cost_model_prices_long_blocks_without_walking_every_choice_sequence
     rate = speculative_mixture_cost_per_token(w, dict.fromkeys(w, 1), dict.fromkeys(w, 1), F(1, 10), 40)
     assert F(5, 41) <= rate <= F(7, 40)
     assert speculative_mixture_cost_per_token(w, dict.fromkeys(w, 1), dict.fromkeys(w, F(1, 2)), F(1, 10), 40) > rate
+
+
+def test_max_new_tokens_true_is_refused_by_generate_as_by_the_exact_engine():
+    """METHOD-3: max_new_tokens is a positive integer; generate used to read True as 1 where the exact
+    engine refused it."""
+    ensemble = toy_ensemble(2, 3, seed=2)
+    for run in (lambda: generate(ensemble, SpeculativeMixture(gamma=2), True, seed=0),
+                lambda: exact_output_pmf(ensemble, SpeculativeMixture(gamma=2), True)):
+        with pytest.raises(ValueError, match="max_new_tokens: must be a positive integer, got True"):
+            run()
