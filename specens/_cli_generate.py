@@ -113,12 +113,12 @@ def cli_error(e: ValueError) -> ValueError:
     return ValueError(f"{FLAGS[match.group(1)]}{where}: {str(e)[match.end():]}")
 
 
-def _split(text: str | None, n: int, what: str) -> list[str] | None:
+def _split(text: str | None, n: int, what: str, each: str = "one per member") -> list[str] | None:
     if text is None:
         return None
     parts = [t.strip() for t in text.split(",")]
     if len(parts) != n:
-        raise ValueError(f"--{what}: give {n} comma-separated values (one per member), got {text!r}")
+        raise ValueError(f"--{what}: give {n} comma-separated values ({each}), got {text!r}")
     return parts
 
 
@@ -150,8 +150,8 @@ def combination_of(args, n: int) -> str:
     return "cd" if n == 2 else "we"
 
 
-def resolve_member_path(spec: str):
-    """A bundled member's directory, or a local model directory; anything else is an error."""
+def resolve_member_path(spec: str, flag: str = "--members"):
+    """A bundled member's directory, or a local model directory; anything else is an error naming `flag`."""
     from pathlib import Path
 
     from specens._bundled import BUNDLED_MODELS, REAL_MODELS, bundled_model_path
@@ -166,7 +166,7 @@ def resolve_member_path(spec: str):
         return gguf.stem, gguf
     if path.is_dir() and (path / "config.json").exists():
         return path.name, path
-    raise ValueError(f"--members: {spec!r} is neither a named member ({', '.join(REAL_MODELS + BUNDLED_MODELS)}), "
+    raise ValueError(f"{flag}: {spec!r} is neither a named member ({', '.join(REAL_MODELS + BUNDLED_MODELS)}), "
                      "a local model directory with a config.json, nor a GGUF file")
 
 
@@ -208,7 +208,7 @@ def build(args):
         if args.method not in ("naive", "speculative-mixture"):
             raise ValueError(f"--drafter: only --method naive or speculative-mixture draft from a model outside the "
                              f"ensemble, got --method {args.method or 'se'}")
-        drafter_name, drafter_path = resolve_member_path(args.drafter)
+        drafter_name, drafter_path = resolve_member_path(args.drafter, "--drafter")
         if drafter_name in names:
             drafter_name = f"{drafter_name}-drafter"
         drafter = Member.from_pretrained(drafter_path, name=drafter_name, device=device, dtype=torch.float32)
@@ -217,7 +217,8 @@ def build(args):
                          "(tokenizer.json, tokenizer_config.json); copy the model's tokenizer into "
                          f"{'its directory' if len(specs) == 1 else 'their directories'}")
     models = members + ([drafter] if drafter is not None else [])
-    costs = _split(args.costs, len(models), "costs")
+    costs = _split(args.costs, len(models), "costs",
+                   "one per member, then the outside --drafter's" if drafter is not None else "one per member")
     if costs is None:
         set_parameter_costs(models)
     for m, c in zip(models, costs or ()):
@@ -337,8 +338,12 @@ def _trace_lines(trace: list, tokenizer, names) -> list[str]:
             lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} proposed by {who}"
                          f"{' (bonus)' if bonus else ''}, verified by {verifiers}: {ratio} = {e['ratio']:.3f}, {verdict}")
         elif e["event"] == "emit" and e["rule"] not in ("accepted", "residual"):
-            source = (f"member {e['rule'].split(':', 1)[1]} (mixture)" if e["rule"].startswith("mixture:")
-                      else f"r of {', '.join(names)}")
+            member = e["rule"].split(":", 1)[1] if e["rule"].startswith("mixture:") else None
+            if member is not None and proposer.get(e["position"], (None,))[0] == member:  # SMIX-3 step 2
+                lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} proposed by {member}, "
+                             "the chosen member: kept as is")
+                continue
+            source = f"member {member} (mixture)" if member is not None else f"r of {', '.join(names)}"
             lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} drawn from {source}")
     return lines
 

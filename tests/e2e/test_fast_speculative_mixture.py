@@ -116,3 +116,24 @@ def test_the_cli_defaults_to_we_for_the_mixture_methods_and_traces_the_chosen_ve
                             for line in verified), verified
     assert main(["generate", "x", "--members", "pylib,pytests", "--max-new-tokens", "3", "--method", "mixture"]) == 0
     assert "over WE pylib 1/2, pytests 1/2" in capsys.readouterr().err
+
+
+def test_the_cli_names_the_drafter_flag_and_traces_a_kept_draft(capsys):
+    """METHOD-5, SMIX-3 step 2, TRACE-1: a --drafter that resolves to nothing is refused naming --drafter
+    (not --members); --costs with an outside drafter asks for its cost too; a token the drafter drew and
+    the chosen member (the drafter itself) kept reads as such in --trace, not as a fresh mixture draw."""
+    from specens.cli import main
+
+    base = ["generate", "def f(x):", "--members", "pylib,pytests", "--method", "speculative-mixture",
+            "--max-new-tokens", "8", "--no-stream"]
+    assert main(base + ["--drafter", "no-such-model"]) == 2
+    assert "--drafter: 'no-such-model' is neither a named member" in capsys.readouterr().err
+    assert main(base + ["--drafter", "pytiny", "--costs", "1,1"]) == 2
+    assert "(one per member, then the outside --drafter's)" in capsys.readouterr().err
+    member = ["generate", "def f(x):", "--members", "pylib,pytiny", "--method", "speculative-mixture", "--drafter",
+              "pytiny", "--gammas", "3", "--max-new-tokens", "12", "--seed", "0", "--trace", "--no-stream"]
+    assert main(member) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "proposed by pytiny, the chosen member: kept as is" in text
+    assert "drawn from member pytiny" not in text  # pytiny never holds the position after its block (SMIX-5)
