@@ -124,6 +124,8 @@ class SpeculativeMixture:
 
     gamma: block length >= 1. drafter: a member name or the ensemble's outside drafter (None: the
     outside drafter if there is one, else the cheapest member).
+    Raises ValueError for a gamma that is not an integer >= 1 (here), and in `check` for an
+    ensemble that is not WE in mode 'probs' or a drafter that names no member or outside drafter.
     """
 
     gamma: int = 1
