@@ -191,6 +191,11 @@ def build(args):
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens: must be >= 1, got {args.max_new_tokens}")
     combination_kind = combination_of(args, len(names))
+    mode = args.mode or ("probs" if combination_kind == "we" else "raw-logits")  # as Ensemble resolves it
+    if args.method in ("mixture", "speculative-mixture") and (combination_kind != "we" or mode != "probs"):
+        raise ValueError(f"--method {args.method}: is exact only for a weighted ensemble in mode probs, got --combination "
+                         f"{combination_kind} in mode {mode}; use --combination we --mode probs (or another "
+                         "--method)")  # MIX-1, SMIX-1: refused before any model loads
     weights = parse_weights(args.weights, names) if combination_kind == "we" else None  # before loading
     for flag, value in (("--expert", args.expert), ("--amateur", args.amateur), ("--default-proposer",
                                                                                  args.default_proposer)):
@@ -252,10 +257,6 @@ def build(args):
     if args.drafter is not None and method_name not in ("naive", "speculative-mixture"):
         raise ValueError(f"--drafter: only with --method naive or speculative-mixture, got --method {method_name}")
     drafter_name = None if args.drafter is None else (args.drafter if drafter is None else drafter.name)
-    if method_name in ("mixture", "speculative-mixture") and (combination_kind != "we" or ensemble.mode != "probs"):
-        raise ValueError(f"--method {method_name}: is exact only for a weighted ensemble in mode probs, got --combination "
-                         f"{combination_kind} in mode {ensemble.mode}; use --combination we --mode probs (or another "
-                         "--method)")
     if method_name == "se":
         if gammas is not None and len(gammas) != len(names):
             raise ValueError(f"--gammas: give {len(names)} values for --method se (one per member), got {args.gammas}")

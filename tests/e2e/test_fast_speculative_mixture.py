@@ -137,3 +137,19 @@ def test_the_cli_names_the_drafter_flag_and_traces_a_kept_draft(capsys):
     text = captured.out + captured.err
     assert "proposed by pytiny, the chosen member: kept as is" in text
     assert "drawn from member pytiny" not in text  # pytiny never holds the position after its block (SMIX-5)
+
+
+def test_the_cli_refuses_a_mixture_method_off_we_probs_before_loading_any_model(capsys, monkeypatch):
+    """MIX-1, SMIX-1: --combination cd or --mode logits with a mixture method is refused at once, not after
+    the members (and the drafter) have loaded."""
+    from specens.cli import main
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the method was checked")
+
+    monkeypatch.setattr(specens.Member, "from_pretrained", no_loading)
+    for extra in (["--combination", "cd"], ["--mode", "logits"]):
+        assert main(["generate", "x", "--members", "pylib,pytests", "--method", "speculative-mixture",
+                     "--drafter", "pytiny"] + extra) == 2
+        assert "--method speculative-mixture: is exact only for a weighted ensemble in mode probs" in \
+            capsys.readouterr().err
