@@ -153,3 +153,12 @@ def test_the_cli_refuses_a_mixture_method_off_we_probs_before_loading_any_model(
                      "--drafter", "pytiny"] + extra) == 2
         assert "--method speculative-mixture: is exact only for a weighted ensemble in mode probs" in \
             capsys.readouterr().err
+
+
+def test_an_outside_drafter_with_too_few_logits_is_named_as_the_drafter():
+    """METHOD-5, FAST-1: a drafter that cannot share the members' vocabulary is refused; the message no
+    longer calls it a member."""
+    a = Member(tiny_causal_lm("llama", 12, seed=1), name="a")
+    d = Member(tiny_causal_lm("qwen2", 8, seed=3), name="d")
+    with pytest.raises(ValueError, match=r"vocab_size: models \(members and the outside drafter\) \{'d': 8\}"):
+        Ensemble([a], vocab_size=12, drafter=d)
