@@ -398,13 +398,16 @@ def run(args) -> int:
     shown = out.tokens[:-1] if out.stop_reason == "eos" else out.tokens  # the summary says why it stopped
     completion = ensemble.tokenizer.decode(shown, skip_special_tokens=True)
     stats = out.stats
-    forwards = sum(stats.calls.values()) - len(stats.calls)
+    outside = ensemble.drafter.name if ensemble.drafter is not None else None  # METHOD-5: not a member
+    forwards = sum(max(n - 1, 0) for k, n in stats.calls.items() if k != outside)  # prefill excluded
+    drafter_forwards = max(stats.calls.get(outside, 0) - 1, 0) if outside is not None else None
     summary = {
         "tokens": stats.emitted,
         "stop_reason": out.stop_reason,
         "tokens_per_second": stats.tokens_per_second,
         "acceptance": {k: v for k, v in stats.alpha.items() if v is not None},
         "member_forwards_per_token": forwards / stats.emitted,
+        **({} if outside is None else {"drafter_forwards_per_token": drafter_forwards / stats.emitted}),
         # COST-1: the standard ensemble pays sum_k c_k per token; this run paid stats.cost in all
         "cost_model_speedup": float(sum(m.cost for m in ensemble.members) * stats.emitted / stats.cost),
         "chat": not isinstance(model_input, str),
@@ -428,7 +431,8 @@ def run(args) -> int:
     acceptance = ", ".join(f"{k} {v:.2f}" for k, v in summary["acceptance"].items()) or "n/a"
     print(f"\n[{stats.emitted} tokens, stopped by {out.stop_reason}; {summary['tokens_per_second']:.1f} tokens/s on "
           f"{summary['threads']} thread(s); acceptance {acceptance}; {summary['member_forwards_per_token']:.2f} member "
-          f"forwards per token; cost-model speed-up {summary['cost_model_speedup']:.2f}x over the standard ensemble]\n"
+          + ("" if outside is None else f"and {summary['drafter_forwards_per_token']:.2f} outside drafter ")
+          + f"forwards per token; cost-model speed-up {summary['cost_model_speedup']:.2f}x over the standard ensemble]\n"
           f"[{summary['method']} over {summary['combination']}]\n"
           f"[members: {'; '.join(summary['members'])}]", file=sys.stderr)
     return 0

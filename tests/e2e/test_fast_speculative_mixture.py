@@ -162,3 +162,18 @@ def test_an_outside_drafter_with_too_few_logits_is_named_as_the_drafter():
     d = Member(tiny_causal_lm("qwen2", 8, seed=3), name="d")
     with pytest.raises(ValueError, match=r"vocab_size: models \(members and the outside drafter\) \{'d': 8\}"):
         Ensemble([a], vocab_size=12, drafter=d)
+
+
+def test_the_cli_summary_counts_the_outside_drafters_forwards_apart_from_the_members(capsys):
+    """METHOD-5, COST-2: the outside drafter is not a member; its forwards per token are reported on their
+    own (they were counted as member forwards)."""
+    import json
+
+    from specens.cli import main
+
+    assert main(["generate", "def f(x):", "--members", "pylib,pytests", "--method", "speculative-mixture",
+                 "--drafter", "pytiny", "--gammas", "3", "--max-new-tokens", "9", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    calls, tokens, summary = data["stats"]["calls"], data["summary"]["tokens"], data["summary"]
+    assert summary["member_forwards_per_token"] == (calls.get("pylib", 1) + calls.get("pytests", 1) - 2) / tokens
+    assert summary["drafter_forwards_per_token"] == (calls["pytiny"] - 1) / tokens > 0
