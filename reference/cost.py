@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from collections.abc import Mapping
+
+from .numbers import as_fraction
 from .toy import Ensemble
 from .verify import overlap
 
@@ -71,12 +74,40 @@ def alternate_speedup(alpha: Fraction, c: Fraction, gamma_q: int, gamma_p: int) 
 
 
 # -- the speculative mixture (COST-4) ------------------------------------------------------------
-def mixture_cost_per_token(weights: dict, costs: dict) -> Fraction:
+def _rationals(values, *, name: str, low=0) -> dict:
+    """{member: exact value} of a COST-4 argument: a mapping by member name of numbers >= `low` (NUM-1)."""
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{name}: give a dict keyed by member name, e.g. {{'a': '1/2', 'b': '1/2'}}; got "
+                         f"{type(values).__name__}")
+    out = {k: as_fraction(v, name=f"{name}[{k!r}]") for k, v in values.items()}
+    bad = {k: str(v) for k, v in out.items() if v < low}
+    if bad:
+        raise ValueError(f"{name}: must be >= {low}, got {bad}")
+    return out
+
+
+def _mixture_weights(weights) -> dict:
+    """COST-4's w_k: non-negative, summing to exactly 1 (the normalised weights of COMBINE-2)."""
+    weights = _rationals(weights, name="weights")
+    if sum(weights.values()) != 1:
+        raise ValueError(f"weights: must sum to exactly 1, got sum {sum(weights.values())}; divide relative weights "
+                         "by their sum (COMBINE-2), or write them as rational strings such as '3/10' (a float 0.3 "
+                         "is not 3/10, NUM-1)")
+    return weights
+
+
+def mixture_cost_per_token(weights: Mapping, costs: Mapping) -> Fraction:
     """The mixture ensemble's cost per token, sum_k w_k c_k: one call of the chosen member (MIX-2). COST-4.
+
+    weights: {member: w_k}, non-negative and summing to 1; costs: {member: c_k >= 0}, the same keys.
+    Raises ValueError otherwise, naming the argument.
 
     Weights {a: 1/3, b: 2/3}, costs {a: 1/4, b: 1}: 1/12 + 2/3 = 3/4.
     """
-    return sum((Fraction(weights[k]) * Fraction(costs[k]) for k in weights), Fraction(0))
+    weights, costs = _mixture_weights(weights), _rationals(costs, name="costs")
+    if set(costs) != set(weights):
+        raise ValueError(f"weights, costs: key both by the same member names, got {sorted(weights)} and {sorted(costs)}")
+    return sum((weights[k] * costs[k] for k in weights), Fraction(0))
 
 
 def _smix_block(weights, costs, alphas, drafter, drafter_cost, m, start, bonus) -> dict:
@@ -84,52 +115,66 @@ def _smix_block(weights, costs, alphas, drafter, drafter_cost, m, start, bonus) 
 
     m: tokens drafted (gamma, fewer at the end). start: the choice carried into the block (None: a
     fresh draw). bonus: whether SMIX-5 may run after the block (False when it reaches the length).
-    Walks every sequence of choices, with the set of members already called in the block.
+    Walks the choices position by position; what is left of a block depends only on the position and
+    the set of members already called in it, so each (position, set) is walked once: gamma * 2^n
+    states, not n^gamma choice sequences.
     """
-    out: dict = {}
+    memo: dict = {}
 
-    def add(key, p):
-        out[key] = out.get(key, Fraction(0)) + p
+    def walk(j, called) -> dict:  # outcomes from position j on: {(tokens, cost from here, next start): p}
+        if (j, called) in memo:
+            return memo[j, called]
+        out: dict = {}
 
-    def walk(j, called, prob, cost):
+        def add(key, p):
+            out[key] = out.get(key, Fraction(0)) + p
+
         if j == m:  # SMIX-5
             if not bonus:
-                return add((m, cost, None), prob)
+                add((m, Fraction(0), None), Fraction(1))
             for k, w in weights.items():
-                if w:
-                    add((m + 1, cost, None) if k != drafter and k in called else (m, cost, k), prob * w)
-            return
+                if bonus and w:
+                    add((m + 1, Fraction(0), None) if k != drafter and k in called else (m, Fraction(0), k), w)
+            memo[j, called] = out
+            return out
         choices = {start: Fraction(1)} if j == 0 and start is not None else weights
         for k, w in choices.items():
             if not w:
                 continue
             if k == drafter:  # SMIX-3 step 2: kept as is
-                walk(j + 1, called, prob * w, cost)
+                for key, p in walk(j + 1, called).items():
+                    add(key, w * p)
                 continue
-            c = cost if k in called else cost + costs[k]  # SMIX-4: one call per block
+            c = Fraction(0) if k in called else costs[k]  # SMIX-4: one call per block
             a = alphas[k]
             if a:
-                walk(j + 1, called | {k}, prob * w * a, c)
+                for (t, rest, nxt), p in walk(j + 1, called | {k}).items():
+                    add((t, c + rest, nxt), w * a * p)
             if a != 1:
-                add((j + 1, c, None), prob * w * (1 - a))
+                add((j + 1, c, None), w * (1 - a))
+        memo[j, called] = out
+        return out
 
-    walk(0, frozenset(), Fraction(1), m * drafter_cost)  # SMIX-2: d never holds a block's first position
-    return out
+    # SMIX-2: d never holds a block's first position, so the block pays m calls of d
+    return {(t, m * drafter_cost + c, nxt): p for (t, c, nxt), p in walk(0, frozenset()).items()}
 
 
 def _smix_model(weights, costs, alphas, drafter, drafter_cost, gamma):
-    weights = {k: Fraction(w) for k, w in weights.items()}
-    costs = {k: Fraction(c) for k, c in costs.items()}
-    alphas = {k: Fraction(a) for k, a in alphas.items()}
+    """COST-4's inputs, checked and exact; every bad one is refused in one line naming it."""
+    weights, costs, alphas = _mixture_weights(weights), _rationals(costs, name="costs"), _rationals(alphas, name="alphas")
     if set(costs) != set(weights) or any(k not in alphas for k in weights if k != drafter):
         raise ValueError("weights, costs, alphas: key all three by the members' names (alphas may omit the drafter)")
-    if any(w < 0 for w in weights.values()) or sum(weights.values()) != 1:
-        raise ValueError(f"weights: must be non-negative and sum to 1, got {weights}")
-    if any(not 0 <= a <= 1 for a in alphas.values()):
-        raise ValueError(f"alphas: acceptance rates lie in [0, 1], got {alphas}")
+    if any(a > 1 for a in alphas.values()):
+        raise ValueError(f"alphas: acceptance rates lie in [0, 1], got {({k: str(a) for k, a in alphas.items()})}")
+    if drafter is not None and drafter not in weights:
+        raise ValueError(f"drafter: {drafter!r} is not a member {sorted(weights)}; pass None for a drafter outside "
+                         "the ensemble (w_d = 0)")
     if isinstance(gamma, bool) or not isinstance(gamma, int) or gamma < 1:
         raise ValueError(f"gamma: a block length must be an integer >= 1, got {gamma!r}")
-    return weights, costs, alphas, Fraction(drafter_cost)
+    c_d = as_fraction(drafter_cost, name="drafter_cost")
+    if c_d < 0:
+        raise ValueError(f"drafter_cost: must be >= 0, got {c_d}")
+    return weights, costs, alphas, c_d
 
 
 def speculative_mixture_cost_per_token(weights: dict, costs: dict, alphas: dict, drafter_cost, gamma: int, *,
@@ -137,7 +182,8 @@ def speculative_mixture_cost_per_token(weights: dict, costs: dict, alphas: dict,
     """Long-run expected cost per emitted token of the speculative mixture, exactly, under COST-4's model.
 
     Raises ValueError for weights that are negative or do not sum to 1, alphas outside [0, 1],
-    mismatched keys, or gamma < 1.
+    negative costs or drafter_cost, mismatched keys, a `drafter` that is not a member, gamma < 1, or
+    anything that is not a number (NUM-1).
 
     Args:
         weights: {member: w_k}, summing to 1. costs: {member: c_k}. alphas: {member: 1 - TV(p_d, p_k)}
@@ -180,7 +226,15 @@ def speculative_mixture_expected_cost(ensemble, method, length: int) -> Fraction
 
     There the positions are independent with acceptance alpha_k = overlap(p_d, p_k) (THM-ACCEPT), so
     COST-4's model is exact and this must equal the exact engine's expected cost (ENGINE-1).
+    Raises ValueError for another method, or a `length` that is not an integer >= 1.
     """
+    from .methods import SpeculativeMixture
+
+    if not isinstance(method, SpeculativeMixture):
+        raise ValueError(f"method: COST-4 prices the speculative mixture; give a SpeculativeMixture, got "
+                         f"{type(method).__name__}")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(f"length: the number of tokens must be an integer >= 1 (max_new_tokens), got {length!r}")
     method = method.check(ensemble)
     models = ensemble.models
     if any(m.order != 0 for m in models) or ensemble.eos_token_id or ensemble.sampling.greedy:
@@ -191,8 +245,8 @@ def speculative_mixture_expected_cost(ensemble, method, length: int) -> Fraction
     weights = {k: Fraction(ensemble.combination.weights[k]) for k in ensemble.names}
     costs = {m.name: m.cost for m in ensemble.members}
     alphas = {k: overlap(p_d, ensemble.proposal(k, ensemble.prompt)) for k in ensemble.names if k != d}
-    weights, costs, alphas, c_d = _smix_model(weights, costs, alphas, d, ensemble.member(d).cost, method.gamma)
-    drafter = d if d in weights else None
+    drafter = d if d in weights else None  # None: the outside drafter (w_d = 0)
+    weights, costs, alphas, c_d = _smix_model(weights, costs, alphas, drafter, ensemble.member(d).cost, method.gamma)
     prefill = sum(costs.values(), Fraction(0)) + (c_d if drafter is None else 0)  # METHOD-1
     memo: dict = {}
 

@@ -21,6 +21,22 @@ def _gamma(value, *, name: str) -> int:
     return value
 
 
+def _model_name(value, ensemble, *, name: str, members_only: bool = False) -> str | None:
+    """A method's named proposer or drafter: None (the default), or a member's name, or, unless
+    `members_only`, the outside drafter's (METHOD-5). Anything else is refused naming `name`."""
+    if value is None:
+        return None
+    outside = getattr(ensemble, "drafter", None)
+    known = list(ensemble.names) + ([outside.name] if outside is not None and not members_only else [])
+    if isinstance(value, str) and value in known:
+        return value
+    if outside is not None and members_only and value == outside.name:
+        raise ValueError(f"{name}: {value!r} is the outside drafter, which only NaiveSE and SpeculativeMixture draft "
+                         "from (METHOD-5); name a member, or None for the cheapest")
+    what = "member or outside drafter" if len(known) > len(ensemble.names) else "member"
+    raise ValueError(f"{name}: no {what} named {value!r}; name one of {known}, or None for the default")
+
+
 @dataclass(frozen=True)
 class StandardEnsemble:
     """Every member runs for every token. STD-1."""
@@ -49,7 +65,7 @@ class NaiveSE:
         _gamma(self.gamma, name="gamma")
 
     def check(self, ensemble: Ensemble) -> "NaiveSE":
-        proposer = ensemble.member(self.proposer or ensemble.cheapest()).name
+        proposer = _model_name(self.proposer, ensemble, name="proposer") or ensemble.cheapest()  # NAIVE-1, METHOD-5
         return NaiveSE(gamma=self.gamma, proposer=proposer)
 
     def to_json(self) -> dict:
@@ -78,7 +94,8 @@ class SpeculativeEnsemble:
         if missing or unknown:
             raise ValueError(f"gammas: need one proposal length per member {list(ensemble.names)}; "
                              f"missing {missing}, unknown {unknown}")
-        default = ensemble.member(self.default_proposer or ensemble.cheapest()).name
+        default = (_model_name(self.default_proposer, ensemble, name="default_proposer", members_only=True)
+                   or ensemble.cheapest())  # SE-1: a member (METHOD-5)
         return SpeculativeEnsemble(gammas=dict(self.gammas), default_proposer=default)
 
     def to_json(self) -> dict:
@@ -107,6 +124,8 @@ class SpeculativeMixture:
 
     gamma: block length >= 1. drafter: a member name or the ensemble's outside drafter (None: the
     outside drafter if there is one, else the cheapest member).
+    Raises ValueError for a gamma that is not an integer >= 1 (here), and in `check` for an
+    ensemble that is not WE in mode 'probs' or a drafter that names no member or outside drafter.
     """
 
     gamma: int = 1
@@ -122,7 +141,7 @@ class SpeculativeMixture:
                              f"got {type(ensemble.combination).__name__} in mode {ensemble.mode!r}")
         outside = getattr(ensemble, "drafter", None)
         default = outside.name if outside is not None else ensemble.cheapest()
-        drafter = ensemble.member(self.drafter or default).name
+        drafter = _model_name(self.drafter, ensemble, name="drafter") or default  # SMIX-1, METHOD-5
         return SpeculativeMixture(gamma=self.gamma, drafter=drafter)
 
     def to_json(self) -> dict:
@@ -134,8 +153,19 @@ METHOD_NAMES = ("standard", "naive", "se", "mixture", "speculative-mixture")
 
 
 def method_from_json(obj: Mapping, ensemble: Ensemble) -> Method:
-    """Read the `method` object of a toy file. TOY-4."""
+    """Read the `method` object of a toy file. TOY-4.
+
+    A key the named method does not take is refused (e.g. `proposer` on the speculative mixture, whose
+    drafter is `drafter`): ignoring it would run another method than the file meant.
+    """
     name = obj.get("name")
+    keys = {"standard": ("name",), "naive": ("name", "gamma", "proposer"),
+            "se": ("name", "gammas", "default_proposer"), "mixture": ("name",),
+            "speculative-mixture": ("name", "gamma", "drafter")}.get(name)
+    unknown = [k for k in obj if keys is not None and k not in keys]
+    if unknown:
+        raise ValueError(f"method.{unknown[0]}: method {name!r} takes only the keys {', '.join(keys)}; "
+                         f"remove {', '.join(map(repr, unknown))} or rename it")
     if name == "standard":
         method = StandardEnsemble()
     elif name == "naive":

@@ -57,6 +57,8 @@ class UniformStream:
     def __init__(self, uniforms: Iterable[float] | None = None, *, seed: int | None = None):
         if (uniforms is None) == (seed is None):
             raise ValueError("UniformStream: give either uniforms= or seed=")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed: must be a non-negative integer (PCG64 takes no negative seed), got {seed!r}")
         self._given = None if uniforms is None else [float(u) for u in uniforms]
         self._generator = None if seed is None else np.random.Generator(np.random.PCG64(seed))
         self.used: list[float] = []

@@ -30,7 +30,7 @@ class Run:
     """One generation: state plus the helpers the methods are written in (METHOD-1..METHOD-4)."""
 
     def __init__(self, ensemble: Ensemble, chooser: Chooser, max_new_tokens: int):
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens: must be a positive integer, got {max_new_tokens!r}")
         self.ensemble, self.chooser, self.limit = ensemble, chooser, max_new_tokens
         ensemble.processors.check(ensemble.vocab_size, ensemble.eos_token_id, max_new_tokens)  # PROC-1

@@ -13,6 +13,7 @@ from specens.reference import (
     NaiveSE,
     MixtureEnsemble,
     SpeculativeEnsemble,
+    SpeculativeMixture,
     StandardEnsemble,
     exact_ensemble_pmf,
     exact_output_pmf,
@@ -34,9 +35,10 @@ def add_arguments(p: argparse.ArgumentParser):
                         "--temperature) are refused with it: edit the file instead")
     p.add_argument("--combination", choices=["we", "cd"], help="built-in ensemble: WE or CD (default we; cd: 2 members)")
     p.add_argument("--members", type=int, help="built-in ensemble: number of members (default 2)")
-    p.add_argument("--method", choices=["standard", "naive", "se", "mixture"], help="default se")
-    p.add_argument("--gammas", help="proposal lengths, comma-separated: one per member for se, one for naive "
-                                    "(default 3 for the first member, 1 for the others)")
+    p.add_argument("--method", choices=["standard", "naive", "se", "mixture", "speculative-mixture"],
+                   help="default se (speculative-mixture: the cheapest member drafts, SMIX-1)")
+    p.add_argument("--gammas", help="proposal lengths, comma-separated: one per member for se, one for naive and "
+                                    "speculative-mixture (default 3 for the first member, 1 for the others)")
     p.add_argument("--length", type=int, help="max_new_tokens (default 8)")
     p.add_argument("--temperature", help="0 for greedy, e.g. 1/2 or 0.7 (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform stream (default 0)")
@@ -45,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser):
 
 
 def _gammas(text: str | None, count: int, method: str) -> list:
-    """--gammas as positive integers: one per member for se, one for naive, none for the others."""
+    """--gammas as positive integers: one per member for se, one for naive and speculative-mixture, none
+    for the others."""
     if text is None:
         return [3] + [1] * (count - 1)
     try:
@@ -54,9 +57,9 @@ def _gammas(text: str | None, count: int, method: str) -> list:
         raise ValueError(f"--gammas: comma-separated positive integers, e.g. 3,1; got {text!r}") from None
     if any(g < 1 for g in gammas):
         raise ValueError(f"--gammas: every proposal length must be >= 1, got {text}")
-    want = {"se": count, "naive": 1}.get(method, 0)
+    want = {"se": count, "naive": 1, "speculative-mixture": 1}.get(method, 0)
     if len(gammas) != want:
-        need = f"{want} (one per member)" if method == "se" else "1" if method == "naive" else "none"
+        need = f"{want} (one per member)" if method == "se" else "1" if want == 1 else "none"
         raise ValueError(f"--gammas: the {method} method takes {need}, got {len(gammas)} ({text})")
     return gammas
 
@@ -84,6 +87,8 @@ def _built_in(args):
         return ensemble, method(), length
     if name == "naive":
         return ensemble, NaiveSE(gamma=gammas[0]), length
+    if name == "speculative-mixture":
+        return ensemble, SpeculativeMixture(gamma=gammas[0]), length
     return ensemble, SpeculativeEnsemble(dict(zip(ensemble.names, gammas))), length
 
 
@@ -97,8 +102,10 @@ def _describe(event: dict) -> str:
             " (bonus)" if event["bonus"] else "")
     if e == "verify":
         verdict = "accepted" if event["accepted"] else f"rejected -> residual draws {event['emitted']}"
+        against = event.get("against")  # SMIX-3: verified against the chosen member's p_k alone (TRACE-1)
+        ratio = f"against {against}, p_{against}/q" if against else "r/q"
         return (f"verify   position {event['position']}: token {event['token']} from {event['proposer']}, "
-                f"r/q = {event['ratio']:.3f}, {verdict}")
+                f"{ratio} = {event['ratio']:.3f}, {verdict}")
     if e == "emit":
         return f"emit     position {event['position']}: {event['token']} ({event['rule']})"
     return f"crop     {event['member']:>4} back to {event['length']} generated tokens"
@@ -119,6 +126,8 @@ def run(args) -> int:
                           "uniforms_used": result.uniforms_used, "trace": result.trace}, indent=1))
         return 0
     names = ", ".join(f"{m.name} (cost {m.cost})" for m in ensemble.members)
+    if ensemble.drafter is not None:  # METHOD-5, TOY-7
+        names += f"; outside drafter {ensemble.drafter.name} (cost {ensemble.drafter.cost})"
     print(f"ensemble: {names}; combination {ensemble.combination.to_json()}; mode {ensemble.mode}")
     print(f"method:   {method.to_json()}; max_new_tokens {length}; seed {args.seed}\n")
     step = None

@@ -43,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser):
                         f"(default {DEFAULT_MEMBERS})")
     p.add_argument("--combination", choices=("we", "cd"),
                    help="we: weighted ensemble; cd: contrastive decoding of two members (default: we when --weights is "
-                        "given, cd when --expert/--amateur is, else cd for two members and we otherwise)")
+                        "given, cd when --expert/--amateur is, we for --method mixture or speculative-mixture, else cd for two "
+                        "members and we otherwise)")
     p.add_argument("--chat", action=argparse.BooleanOptionalAction,
                    help="wrap the prompt in the expert's chat template as one user turn (default: when its tokenizer "
                         "has a chat template and the prompt holds none of its special tokens)")
@@ -137,12 +138,12 @@ def cli_error(e: ValueError) -> ValueError:
     return ValueError(f"{FLAGS[match.group(1)]}{where}: {str(e)[match.end():]}")
 
 
-def _split(text: str | None, n: int, what: str) -> list[str] | None:
+def _split(text: str | None, n: int, what: str, each: str = "one per member") -> list[str] | None:
     if text is None:
         return None
     parts = [t.strip() for t in text.split(",")]
     if len(parts) != n:
-        raise ValueError(f"--{what}: give {n} comma-separated values (one per member), got {text!r}")
+        raise ValueError(f"--{what}: give {n} comma-separated values ({each}), got {text!r}")
     return parts
 
 
@@ -160,19 +161,22 @@ def parse_weights(text: str | None, names: list[str]) -> dict:
 
 
 def combination_of(args, n: int) -> str:
-    """--combination, else the one its options name (--weights: we; --expert/--amateur: cd), else cd
-    for two members (the main job: an expert and its amateur) and we otherwise."""
+    """--combination, else the one its options name (--weights: we; --expert/--amateur: cd), else we
+    for --method mixture or speculative-mixture (exact only for WE, MIX-1, SMIX-1), else cd for two
+    members (the main job: an expert and its amateur) and we otherwise."""
     if args.combination is not None:
         return args.combination
     if args.weights is not None:
         return "we"
     if args.expert is not None or args.amateur is not None:
         return "cd"
+    if args.method in ("mixture", "speculative-mixture"):
+        return "we"
     return "cd" if n == 2 else "we"
 
 
-def resolve_member_path(spec: str):
-    """A bundled member's directory, or a local model directory; anything else is an error."""
+def resolve_member_path(spec: str, flag: str = "--members"):
+    """A bundled member's directory, or a local model directory; anything else is an error naming `flag`."""
     from pathlib import Path
 
     from specens._bundled import BUNDLED_MODELS, REAL_MODELS, bundled_model_path
@@ -187,7 +191,7 @@ def resolve_member_path(spec: str):
         return gguf.stem, gguf
     if path.is_dir() and (path / "config.json").exists():
         return path.name, path
-    raise ValueError(f"--members: {spec!r} is neither a named member ({', '.join(REAL_MODELS + BUNDLED_MODELS)}), "
+    raise ValueError(f"{flag}: {spec!r} is neither a named member ({', '.join(REAL_MODELS + BUNDLED_MODELS)}), "
                      "a local model directory with a config.json, nor a GGUF file")
 
 
@@ -212,6 +216,11 @@ def build(args):
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens: must be >= 1, got {args.max_new_tokens}")
     combination_kind = combination_of(args, len(names))
+    mode = args.mode or ("probs" if combination_kind == "we" else "raw-logits")  # as Ensemble resolves it
+    if args.method in ("mixture", "speculative-mixture") and (combination_kind != "we" or mode != "probs"):
+        raise ValueError(f"--method {args.method}: is exact only for a weighted ensemble in mode probs, got --combination "
+                         f"{combination_kind} in mode {mode}; use --combination we --mode probs (or another "
+                         "--method)")  # MIX-1, SMIX-1: refused before any model loads
     weights = parse_weights(args.weights, names) if combination_kind == "we" else None  # before loading
     for flag, value in (("--expert", args.expert), ("--amateur", args.amateur), ("--default-proposer",
                                                                                  args.default_proposer)):
@@ -233,7 +242,7 @@ def build(args):
         if args.method not in ("naive", "speculative-mixture"):
             raise ValueError(f"--drafter: only --method naive or speculative-mixture draft from a model outside the "
                              f"ensemble, got --method {args.method or 'se'}")
-        drafter_name, drafter_path = resolve_member_path(args.drafter)
+        drafter_name, drafter_path = resolve_member_path(args.drafter, "--drafter")
         if drafter_name in names:
             drafter_name = f"{drafter_name}-drafter"
         drafter = Member.from_pretrained(drafter_path, name=drafter_name, device=device, dtype=torch.float32)
@@ -242,7 +251,8 @@ def build(args):
                          "(tokenizer.json, tokenizer_config.json); copy the model's tokenizer into "
                          f"{'its directory' if len(specs) == 1 else 'their directories'}")
     models = members + ([drafter] if drafter is not None else [])
-    costs = _split(args.costs, len(models), "costs")
+    costs = _split(args.costs, len(models), "costs",
+                   "one per member, then the outside --drafter's" if drafter is not None else "one per member")
     if costs is None:
         set_parameter_costs(models)
     for m, c in zip(models, costs or ()):
@@ -283,10 +293,6 @@ def build(args):
     if args.drafter is not None and method_name not in ("naive", "speculative-mixture"):
         raise ValueError(f"--drafter: only with --method naive or speculative-mixture, got --method {method_name}")
     drafter_name = None if args.drafter is None else (args.drafter if drafter is None else drafter.name)
-    if method_name in ("mixture", "speculative-mixture") and (combination_kind != "we" or ensemble.mode != "probs"):
-        raise ValueError(f"--method {method_name}: is exact only for a weighted ensemble in mode probs, got --combination "
-                         f"{combination_kind} in mode {ensemble.mode}; use --combination we --mode probs (or another "
-                         "--method)")
     if method_name == "se":
         if gammas is not None and len(gammas) != len(names):
             raise ValueError(f"--gammas: give {len(names)} values for --method se (one per member), got {args.gammas}")
@@ -388,20 +394,26 @@ def check_sampling_flags(args):
 
 def _trace_lines(trace: list, tokenizer, names) -> list[str]:
     """One line per emitted token: who proposed it and who verified it (METHOD-4 forms r from every
-    member's output, so the members other than the proposer verify), or how it was drawn (TRACE-1)."""
+    member's output, so the members other than the proposer verify; a speculative mixture verifies
+    against the chosen member's p_k alone, the event's `against`, SMIX-3), or how it was drawn (TRACE-1)."""
     lines, proposer = [], {}
     for e in trace:
         if e["event"] == "propose":
             proposer[e["position"]] = (e["member"], e["bonus"])
         elif e["event"] == "verify":
             who, bonus = proposer.get(e["position"], (e["proposer"], False))
-            verifiers = ", ".join(n for n in names if n != who) or who
+            verifiers = e.get("against") or ", ".join(n for n in names if n != who) or who
+            ratio = f"p_{e['against']}/q" if "against" in e else "r/q"
             verdict = "accepted" if e["accepted"] else f"rejected -> {tokenizer.decode([e['emitted']])!r} from residual"
             lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} proposed by {who}"
-                         f"{' (bonus)' if bonus else ''}, verified by {verifiers}: r/q = {e['ratio']:.3f}, {verdict}")
+                         f"{' (bonus)' if bonus else ''}, verified by {verifiers}: {ratio} = {e['ratio']:.3f}, {verdict}")
         elif e["event"] == "emit" and e["rule"] not in ("accepted", "residual"):
-            source = (f"member {e['rule'].split(':', 1)[1]} (mixture)" if e["rule"].startswith("mixture:")
-                      else f"r of {', '.join(names)}")
+            member = e["rule"].split(":", 1)[1] if e["rule"].startswith("mixture:") else None
+            if member is not None and proposer.get(e["position"], (None,))[0] == member:  # SMIX-3 step 2
+                lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} proposed by {member}, "
+                             "the chosen member: kept as is")
+                continue
+            source = f"member {member} (mixture)" if member is not None else f"r of {', '.join(names)}"
             lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} drawn from {source}")
     return lines
 
@@ -460,13 +472,16 @@ def run(args) -> int:
 
         completion = completion[: cut(completion, args.stop)]
     stats = out.stats
-    forwards = sum(stats.calls.values()) - len(stats.calls)
+    outside = ensemble.drafter.name if ensemble.drafter is not None else None  # METHOD-5: not a member
+    forwards = sum(max(n - 1, 0) for k, n in stats.calls.items() if k != outside)  # prefill excluded
+    drafter_forwards = max(stats.calls.get(outside, 0) - 1, 0) if outside is not None else None
     summary = {
         "tokens": stats.emitted,
         "stop_reason": out.stop_reason,
         "tokens_per_second": stats.tokens_per_second,
         "acceptance": {k: v for k, v in stats.alpha.items() if v is not None},
         "member_forwards_per_token": forwards / stats.emitted,
+        **({} if outside is None else {"drafter_forwards_per_token": drafter_forwards / stats.emitted}),
         # COST-1: the standard ensemble pays sum_k c_k per token; this run paid stats.cost in all
         "cost_model_speedup": float(sum(m.cost for m in ensemble.members) * stats.emitted / stats.cost),
         "chat": not isinstance(model_input, str),
@@ -490,7 +505,8 @@ def run(args) -> int:
     acceptance = ", ".join(f"{k} {v:.2f}" for k, v in summary["acceptance"].items()) or "n/a"
     print(f"\n[{stats.emitted} tokens, stopped by {out.stop_reason}; {summary['tokens_per_second']:.1f} tokens/s on "
           f"{summary['threads']} thread(s); acceptance {acceptance}; {summary['member_forwards_per_token']:.2f} member "
-          f"forwards per token; cost-model speed-up {summary['cost_model_speedup']:.2f}x over the standard ensemble]\n"
+          + ("" if outside is None else f"and {summary['drafter_forwards_per_token']:.2f} outside drafter ")
+          + f"forwards per token; cost-model speed-up {summary['cost_model_speedup']:.2f}x over the standard ensemble]\n"
           f"[{summary['method']} over {summary['combination']}]\n"
           f"[members: {'; '.join(summary['members'])}]", file=sys.stderr)
     return 0

@@ -212,7 +212,8 @@ class Ensemble(MemberLookup):
         vocab_size = positive_int(vocab_size, "vocab_size")
         short = {k: w for k, w in widths.items() if w < vocab_size}
         if short:
-            raise ValueError(f"vocab_size: members {short} produce fewer logits than the vocabulary's {vocab_size} "
+            who = "models (members and the outside drafter)" if self.drafter is not None else "members"  # METHOD-5
+            raise ValueError(f"vocab_size: {who} {short} produce fewer logits than the vocabulary's {vocab_size} "
                              "tokens; they do not share this tokenizer")
         return vocab_size
 

@@ -97,3 +97,83 @@ def test_the_cli_runs_the_speculative_mixture_with_an_outside_or_member_drafter(
     assert main(["generate", "x", "--members", "pytiny,pylib", "--combination", "cd", "--max-new-tokens", "4",
                  "--method", "speculative-mixture"]) == 2
     assert "--method speculative-mixture: is exact only" in capsys.readouterr().err
+
+
+def test_the_cli_defaults_to_we_for_the_mixture_methods_and_traces_the_chosen_verifier(capsys):
+    """SMIX-1, MIX-1: with two members and no --combination, the mixture methods take WE (the only
+    combination they serve) rather than CD; the trace names the chosen member a token was verified
+    against and its ratio p_k/q (SMIX-3, TRACE-1's `against`), not every member and r/q."""
+    from specens.cli import main
+
+    base = ["generate", "def median(data):", "--members", "pylib,pytests", "--max-new-tokens", "10", "--seed", "1",
+            "--drafter", "pytiny", "--gammas", "3", "--trace", "--no-stream"]
+    assert main(base + ["--method", "speculative-mixture"]) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "over WE pylib 1/2, pytests 1/2, mode probs" in text
+    verified = [line for line in text.splitlines() if "verified by" in line]
+    assert verified and all(("verified by pylib: p_pylib/q" in line) != ("verified by pytests: p_pytests/q" in line)
+                            for line in verified), verified
+    assert main(["generate", "x", "--members", "pylib,pytests", "--max-new-tokens", "3", "--method", "mixture"]) == 0
+    assert "over WE pylib 1/2, pytests 1/2" in capsys.readouterr().err
+
+
+def test_the_cli_names_the_drafter_flag_and_traces_a_kept_draft(capsys):
+    """METHOD-5, SMIX-3 step 2, TRACE-1: a --drafter that resolves to nothing is refused naming --drafter
+    (not --members); --costs with an outside drafter asks for its cost too; a token the drafter drew and
+    the chosen member (the drafter itself) kept reads as such in --trace, not as a fresh mixture draw."""
+    from specens.cli import main
+
+    base = ["generate", "def f(x):", "--members", "pylib,pytests", "--method", "speculative-mixture",
+            "--max-new-tokens", "8", "--no-stream"]
+    assert main(base + ["--drafter", "no-such-model"]) == 2
+    assert "--drafter: 'no-such-model' is neither a named member" in capsys.readouterr().err
+    assert main(base + ["--drafter", "pytiny", "--costs", "1,1"]) == 2
+    assert "(one per member, then the outside --drafter's)" in capsys.readouterr().err
+    member = ["generate", "def f(x):", "--members", "pylib,pytiny", "--method", "speculative-mixture", "--drafter",
+              "pytiny", "--gammas", "3", "--max-new-tokens", "12", "--seed", "0", "--trace", "--no-stream"]
+    assert main(member) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "proposed by pytiny, the chosen member: kept as is" in text
+    assert "drawn from member pytiny" not in text  # pytiny never holds the position after its block (SMIX-5)
+
+
+def test_the_cli_refuses_a_mixture_method_off_we_probs_before_loading_any_model(capsys, monkeypatch):
+    """MIX-1, SMIX-1: --combination cd or --mode logits with a mixture method is refused at once, not after
+    the members (and the drafter) have loaded."""
+    from specens.cli import main
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the method was checked")
+
+    monkeypatch.setattr(specens.Member, "from_pretrained", no_loading)
+    for extra in (["--combination", "cd"], ["--mode", "logits"]):
+        assert main(["generate", "x", "--members", "pylib,pytests", "--method", "speculative-mixture",
+                     "--drafter", "pytiny"] + extra) == 2
+        assert "--method speculative-mixture: is exact only for a weighted ensemble in mode probs" in \
+            capsys.readouterr().err
+
+
+def test_an_outside_drafter_with_too_few_logits_is_named_as_the_drafter():
+    """METHOD-5, FAST-1: a drafter that cannot share the members' vocabulary is refused; the message no
+    longer calls it a member."""
+    a = Member(tiny_causal_lm("llama", 12, seed=1), name="a")
+    d = Member(tiny_causal_lm("qwen2", 8, seed=3), name="d")
+    with pytest.raises(ValueError, match=r"vocab_size: models \(members and the outside drafter\) \{'d': 8\}"):
+        Ensemble([a], vocab_size=12, drafter=d)
+
+
+def test_the_cli_summary_counts_the_outside_drafters_forwards_apart_from_the_members(capsys):
+    """METHOD-5, COST-2: the outside drafter is not a member; its forwards per token are reported on their
+    own (they were counted as member forwards)."""
+    import json
+
+    from specens.cli import main
+
+    assert main(["generate", "def f(x):", "--members", "pylib,pytests", "--method", "speculative-mixture",
+                 "--drafter", "pytiny", "--gammas", "3", "--max-new-tokens", "9", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    calls, tokens, summary = data["stats"]["calls"], data["summary"]["tokens"], data["summary"]
+    assert summary["member_forwards_per_token"] == (calls.get("pylib", 1) + calls.get("pytests", 1) - 2) / tokens
+    assert summary["drafter_forwards_per_token"] == (calls["pytiny"] - 1) / tokens > 0

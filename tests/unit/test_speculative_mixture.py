@@ -12,6 +12,7 @@ import pytest
 
 from specens.reference import (
     NaiveSE,
+    SpeculativeEnsemble,
     SpeculativeMixture,
     exact_ensemble_pmf,
     exact_output_pmf,
@@ -219,7 +220,7 @@ def test_the_speculative_mixture_is_refused_where_r_is_not_a_mixture():
         SpeculativeMixture(gamma=2).check(toy_ensemble(2, 3, combination="cd"))
     with pytest.raises(ValueError, match="gamma"):
         SpeculativeMixture(gamma=0)
-    with pytest.raises(ValueError, match="member: no member named 'x'"):
+    with pytest.raises(ValueError, match="drafter: no member named 'x'"):
         SpeculativeMixture(gamma=2, drafter="x").check(toy_ensemble(2, 3))
 
 
@@ -339,3 +340,126 @@ def test_the_cost_model_by_hand_and_its_bad_input():
         args = dict(weights=half, costs={"a": 1, "b": 1}, alphas={"a": 1, "b": 1}, drafter_cost=0, gamma=1) | bad
         with pytest.raises(ValueError, match=match):
             speculative_mixture_cost_per_token(**args)
+
+
+@pytest.mark.parametrize("method, message", [
+    (lambda: SpeculativeMixture(gamma=2, drafter=""), "drafter: no member or outside drafter named ''"),
+    (lambda: SpeculativeMixture(gamma=2, drafter=3), "drafter: no member or outside drafter named 3"),
+    (lambda: NaiveSE(gamma=2, proposer=""), "proposer: no member or outside drafter named ''"),
+    (lambda: SpeculativeEnsemble({"m0": 1, "m1": 1}, default_proposer="t"),
+     "default_proposer: 't' is the outside drafter, which only NaiveSE and SpeculativeMixture draft from"),
+    (lambda: SpeculativeEnsemble({"m0": 1, "m1": 1}, default_proposer=""), "default_proposer: no member named ''"),
+])
+def test_a_drafter_or_proposer_that_names_no_model_is_refused_in_one_line(method, message):
+    """SMIX-1, NAIVE-1, SE-1, METHOD-5: an empty name is not the default (it used to select it silently),
+    and SE's default proposer must be a member (the outside drafter used to raise a bare KeyError)."""
+    ensemble = toy_ensemble(2, 3, seed=2)
+    ens = ensemble.with_(drafter=outside_drafter(ensemble))
+    with pytest.raises(ValueError, match=message):
+        generate(ens, method(), 4, seed=0)
+    assert generate(ens, SpeculativeMixture(gamma=2, drafter=None), 4, seed=0).calls["t"] >= 2  # None: the default
+
+
+def test_the_cost_models_edge_cases_equal_the_exact_engine():
+    """COST-4 on the edges: a member of weight 1 and one of weight 0 (either drafting), and an outside
+    drafter that is a member's twin or puts no mass where a member has it; the model's finite cost
+    equals ENGINE-1's expected cost."""
+    from specens.reference import speculative_mixture_expected_cost
+    from specens.reference.combine import WeightedEnsemble
+    from specens.reference.toy import ToyMember
+    from specens.reference.transforms import Scores
+
+    ensemble, with_outside = context_free(2)
+    cases = []
+    for w in ({"m0": 1, "m1": 0}, {"m0": 0, "m1": 1}):
+        cases += [(ensemble.with_(combination=WeightedEnsemble(w)), d) for d in ("m0", "m1")]
+        cases.append((with_outside.with_(combination=WeightedEnsemble(w)), "t"))
+    twin = ToyMember(name="t", table=ensemble.members[1].table, order=0, cost=F(1, 10))
+    one_hot = ToyMember(name="t", table={(): Scores(probs=(F(0), F(0), F(1)))}, order=0, cost=F(1, 10))
+    cases += [(ensemble.with_(drafter=twin), "t"), (ensemble.with_(drafter=one_hot), "t")]
+    for ens, drafter in cases:
+        for gamma in (1, 3):
+            method = SpeculativeMixture(gamma=gamma, drafter=drafter)
+            assert speculative_mixture_expected_cost(ens, method, 4) == exact_output_pmf(ens, method, 4).expected_cost()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda f, m: f({"a": F(1, 2), "b": F(1, 2)}, {"a": 1, "b": 1}, {"a": 1, "b": 1}, -1, 1), "drafter_cost: must be >= 0"),
+    (lambda f, m: f({"a": F(1, 2), "b": F(1, 2)}, {"a": 1, "b": 1}, {"a": 1, "b": 1}, float("nan"), 1),
+     "drafter_cost: expected a finite number"),
+    (lambda f, m: f({"a": F(1, 2), "b": F(1, 2)}, {"a": -1, "b": 1}, {"a": 1, "b": 1}, 0, 1), "costs: must be >= 0"),
+    (lambda f, m: f({"a": F(1, 2), "b": F(1, 2)}, {"a": 1, "b": 1}, {"a": "x", "b": 1}, 0, 1), r"alphas\['a'\]: cannot read"),
+    (lambda f, m: f({"a": F(1, 2), "b": F(1, 2)}, {"a": 1, "b": 1}, {"a": 1, "b": 1}, 0, 1, drafter="t"),
+     "drafter: 't' is not a member"),
+    (lambda f, m: f([F(1, 2), F(1, 2)], {"a": 1, "b": 1}, {"a": 1, "b": 1}, 0, 1), "weights: give a dict"),
+    (lambda f, m: m({"a": 1, "b": 1}, {"a": 1, "b": 1}), "weights: must sum to exactly 1"),
+    (lambda f, m: m({"a": F(3, 2), "b": F(-1, 2)}, {"a": 1, "b": 1}), "weights: must be >= 0"),
+    (lambda f, m: m({"a": F(1, 2), "b": F(1, 2)}, {"a": 1}), "weights, costs: key both"),
+])
+def test_the_cost_functions_refuse_out_of_range_input_in_one_line(call, match):
+    """COST-4: negative or non-numeric costs, an unknown member drafter (it used to be priced silently as an
+    outside one) and unnormalised mixture weights (mixture_cost_per_token used to return sum_k w_k c_k of
+    them, e.g. 2 for weights 1, 1) are refused naming the argument."""
+    from specens.reference import mixture_cost_per_token, speculative_mixture_cost_per_token
+
+    with pytest.raises(ValueError, match=match):
+        call(speculative_mixture_cost_per_token, mixture_cost_per_token)
+
+
+@pytest.mark.parametrize("length", [0, -1, True, 2.5])
+def test_the_exact_finite_cost_refuses_a_bad_length_or_method(length):
+    """COST-4: `length` is max_new_tokens (an integer >= 1; 2.5 used to recurse without end); the method a
+    SpeculativeMixture."""
+    from specens.reference import MixtureEnsemble, speculative_mixture_expected_cost
+
+    _, with_outside = context_free(2)
+    with pytest.raises(ValueError, match="length: the number of tokens must be an integer >= 1"):
+        speculative_mixture_expected_cost(with_outside, SpeculativeMixture(gamma=2), length)
+    with pytest.raises(ValueError, match="method: COST-4 prices the speculative mixture"):
+        speculative_mixture_expected_cost(with_outside, MixtureEnsemble(), 3)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "x"])
+def test_a_bad_seed_is_refused_in_one_line_as_the_fast_path_does(seed):
+    """RNG-1: a seed is a non-negative integer; the reference used to accept True and leak NumPy's
+    TypeError for 1.5 or 'x' (the fast path already refused them naming `seed`)."""
+    ensemble = toy_ensemble(2, 3, seed=2)
+    with pytest.raises(ValueError, match="seed: must be a non-negative integer"):
+        generate(ensemble.with_(drafter=outside_drafter(ensemble)), SpeculativeMixture(gamma=2), 3, seed=seed)
+
+
+@pytest.mark.parametrize("extra, key", [({"proposer": "m0"}, "proposer"), ({"gammas": {"m0": 2}}, "gammas"),
+                                        ({"drafer": "m0"}, "drafer")])
+def test_a_toy_method_key_the_method_does_not_take_is_refused_not_ignored(extra, key):
+    """TOY-4: `{"name": "speculative-mixture", "proposer": "m0"}` used to run with the default drafter
+    (the outside one), silently; a misplaced or misspelt key is now refused naming it."""
+    ensemble = toy_ensemble(2, 3, seed=2)
+    obj = dump_toy(ensemble.with_(drafter=outside_drafter(ensemble)), SpeculativeMixture(gamma=2), 3)
+    load_toy(obj)
+    obj["method"].update(extra)
+    with pytest.raises(ValueError, match=f"method.{key}: method 'speculative-mixture' takes only the keys name, "
+                                         "gamma, drafter"):
+        load_toy(obj)
+
+
+def test_the_cost_model_prices_long_blocks_without_walking_every_choice_sequence():
+    """COST-4 with gamma 40 and three members: the block walk is memoised on (position, members called),
+    so it finishes at once (it used to enumerate 3^40 choice sequences). A perfect outside drafter of
+    cost 1/10: a block costs at most 40 c_d + 3 for at least 40 tokens, and at least 40 c_d + 1 for at
+    most 41."""
+    from specens.reference import speculative_mixture_cost_per_token
+
+    w = {k: F(1, 3) for k in ("a", "b", "c")}
+    rate = speculative_mixture_cost_per_token(w, dict.fromkeys(w, 1), dict.fromkeys(w, 1), F(1, 10), 40)
+    assert F(5, 41) <= rate <= F(7, 40)
+    assert speculative_mixture_cost_per_token(w, dict.fromkeys(w, 1), dict.fromkeys(w, F(1, 2)), F(1, 10), 40) > rate
+
+
+def test_max_new_tokens_true_is_refused_by_generate_as_by_the_exact_engine():
+    """METHOD-3: max_new_tokens is a positive integer; generate used to read True as 1 where the exact
+    engine refused it."""
+    ensemble = toy_ensemble(2, 3, seed=2)
+    for run in (lambda: generate(ensemble, SpeculativeMixture(gamma=2), True, seed=0),
+                lambda: exact_output_pmf(ensemble, SpeculativeMixture(gamma=2), True)):
+        with pytest.raises(ValueError, match="max_new_tokens: must be a positive integer, got True"):
+            run()
