@@ -5,7 +5,7 @@ processes. This script measures what a call costs on this machine: for each memb
 prefilled once, then `feed(k tokens)` is timed and the cache cropped back after each call (the crop
 is not timed), so every call sees the same context length. Calls are interleaved: each repeat times
 every (member, k) pair once in a shuffled order, `--calls` calls each, and the figure reported is the
-median over repeats of the mean time per call. Reported per member:
+median over repeats of the median time per call. Reported per member:
 
 - `ms[k]`: milliseconds per call of k tokens;
 - `c[k]`: that time over the expert's one-token call (the measured c of COST-1 when k = 1);
@@ -34,26 +34,27 @@ CONTEXT = "def median(data):\n    values = sorted(data)\n    n = len(values)\n"
 
 
 def time_calls(member: Member, tokens: list[int], base: int, calls: int) -> float:
-    """Mean seconds of `member.feed(tokens)` from a cache of `base` tokens, over `calls` calls (crops untimed)."""
-    total = 0.0
+    """Median seconds of `member.feed(tokens)` from a cache of `base` tokens over `calls` calls (crops untimed);
+    the median, not the mean, so a call the shared machine preempted does not count."""
+    seconds = []
     for _ in range(calls):
         start = time.perf_counter()
         member.feed(tokens)
-        total += time.perf_counter() - start
+        seconds.append(time.perf_counter() - start)
         member.crop(base)
-    return total / calls
+    return statistics.median(seconds)
 
 
-def measure(members: dict[str, Member], prompt: list[int], *, max_k: int, repeats: int, calls: int, seed: int) -> dict:
-    """{name: {k: [mean seconds per call, one per repeat]}}; every member prefilled with `prompt`."""
+def measure(members: dict[str, Member], prompt: list[int], *, ks, repeats: int, calls: int, seed: int) -> dict:
+    """{name: {k: [median seconds per call, one per repeat]}} for every k in `ks`; members prefilled with `prompt`."""
     rng = random.Random(seed)
-    extra = [int(t) for t in rng.sample(range(100, 1000), max_k)]  # the fed tokens, the same for every member
-    times = {n: {k: [] for k in range(1, max_k + 1)} for n in members}
+    extra = [int(t) for t in rng.sample(range(100, 1000), max(ks))]  # the fed tokens, the same for every member
+    times = {n: {k: [] for k in ks} for n in members}
     with torch.inference_mode():
         for m in members.values():
             m.prefill(prompt)
-            time_calls(m, extra[:max_k], len(prompt), 2)  # warm-up: first calls allocate
-        pairs = [(n, k) for n in members for k in range(1, max_k + 1)]
+            time_calls(m, extra, len(prompt), 2)  # warm-up: first calls allocate
+        pairs = [(n, k) for n in members for k in ks]
         for _ in range(repeats):
             rng.shuffle(pairs)  # interleaved: every pair sees the machine's load of this repeat
             for n, k in pairs:
@@ -80,7 +81,7 @@ def measure_pair(kind: str, *, device: str, max_k: int, repeats: int, calls: int
     members = {n: Member.from_pretrained(bundled_model_path(n), name=n, device=device) for n in names}
     tokenizer = members[names[-1]].tokenizer
     prompt = tokenizer(CONTEXT)["input_ids"]
-    times = measure(members, prompt, max_k=max_k, repeats=repeats, calls=calls, seed=seed)
+    times = measure(members, prompt, ks=range(1, max_k + 1), repeats=repeats, calls=calls, seed=seed)
     params = {n: sum(p.numel() for p in m.model.parameters()) for n, m in members.items()}
     return {"members": list(names), "expert": names[-1], "context_tokens": len(prompt), "parameters": params,
             "parameter_ratio": params[names[0]] / params[names[-1]], "members_measured": summarise(times, names[-1])}
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
-    print(f"device: {device}; median over {args.repeats} interleaved repeats of the mean of {args.calls} calls; "
+    print(f"device: {device}; median over {args.repeats} interleaved repeats of the median of {args.calls} calls; "
           "c = time / the expert's one-token call\n")
     for kind, pair in results["pairs"].items():
         print(f"{kind}: context {pair['context_tokens']} tokens, parameter ratio {pair['parameter_ratio']:.3f}")
