@@ -269,7 +269,7 @@ def main(argv=None) -> int:
               + ", ".join(f"{k}: {v:.2f}" for k, v in list(t.items())[:10]))
     print("\npredicted: THM-3.6 / THM-3.1 from alpha and measured c; COST-1: calls x measured c; COST-4: calls x "
           "measured t_k(n); eff = measured / THM, eff4 = measured / COST-4\n")
-    print(f"{'setting':32} {"method":30} {'tok/s':>7} {'measured':>8} {'THM':>6} {'COST-1':>6} {'COST-4':>6} "
+    print(f"{'setting':32} {'method':30} {'tok/s':>7} {'measured':>8} {'THM':>6} {'COST-1':>6} {'COST-4':>6} "
           f"{'eff':>5} {'eff4':>5} {'fwd/tok':>7}  alpha")
 
     def x(v, width=6):
@@ -280,7 +280,7 @@ def main(argv=None) -> int:
             fwd = f"{r['forwards_per_token']:7.2f}" if r["forwards_per_token"] is not None else f"{'-':>7}"
             eff = f"{r['efficiency']:5.2f}" if r["efficiency"] is not None else f"{'-':>5}"
             eff4 = f"{r['efficiency_tabled']:5.2f}" if r["efficiency_tabled"] is not None else f"{'-':>5}"
-            print(f"{name:32} {r["method"]:30} {r['tokens_per_s']:7.1f} {x(r['speedup'], 8)} {x(r['theory_speedup'])} "
+            print(f"{name:32} {r['method']:30} {r['tokens_per_s']:7.1f} {x(r['speedup'], 8)} {x(r['theory_speedup'])} "
                   f"{x(r['cost_speedup'])} {x(r['tabled_speedup'])} {eff} {eff4} {fwd}  {r['alpha']}")
     return 0
 
