@@ -116,9 +116,9 @@ def record_calls(members: dict, log: dict):
     """Wrap each member's `feed` so that every call appends its wall time to log[(name, tokens)]: the
     measured t_k(n) of COST-4, under the very load the methods ran in."""
     for name, member in members.items():
-        def feed(tokens, _feed=member.feed, _name=name):
+        def feed(tokens, _feed=member.feed, _name=name, **kwargs):
             start = time.perf_counter()
-            out = _feed(tokens)
+            out = _feed(tokens, **kwargs)
             log.setdefault((_name, len(tokens)), []).append(time.perf_counter() - start)
             return out
         member.feed = feed

@@ -127,12 +127,13 @@ class Run:
         begin = time.perf_counter()
         member = self.members[name]
         assert member.length == len(self.prompt) + start, f"{name}: KV cache out of step with fed"
-        rows = self._align(member.feed(self.tokens(start, upto)))  # (K, V)
+        held, first = self.held[name], len(self.emitted)  # positions before len(emitted) are never read
+        skip = max(0, first - start - 1)  # rows of a catch-up that no rule reads: the LM head skips them
+        rows = self._align(member.feed(self.tokens(start, upto), keep=upto - start - skip))  # (K - skip, V)
         self._charge(name, "forward", start, upto)
         self.tokens_fed[name] += upto - start
-        held, first = self.held[name], len(self.emitted)  # positions before len(emitted) are never read
-        for j in range(max(0, first - start - 1), upto - start):
-            held[start + 1 + j] = rows[j]
+        for j in range(skip, upto - start):
+            held[start + 1 + j] = rows[j - skip]
         self.fed[name] = upto
         self.seconds[phase] += time.perf_counter() - begin
 
