@@ -159,7 +159,11 @@ def run_setting(members, names, combination, sampling, methods, tokens, repeats,
             verified = {k: sum(o.stats.verified[k] for o in outs) for k in names}
             accepted = {k: sum(o.stats.accepted[k] for o in outs) for k in names}
             row.update(emitted=emitted, alpha={k: round(accepted[k] / verified[k], 3) for k in names if verified[k]},
-                       forwards_per_token=sum(sum(o.stats.calls.values()) - len(o.stats.calls) for o in outs) / emitted)
+                       forwards_per_token=sum(sum(o.stats.calls.values()) - len(o.stats.calls) for o in outs) / emitted,
+                       tokens_fed={k: sum(o.stats.tokens_fed[k] for o in outs) for k in names},
+                       calls={k: sum(o.stats.calls[k] - 1 for o in outs) for k in names},
+                       ms_per_token={ph: 1000 * sum(o.stats.seconds[ph] for o in outs) / emitted
+                                     for ph in outs[0].stats.seconds})  # first repeat, by phase (Statistics)
         rows.append((m, row, outs))
     return rows
 
