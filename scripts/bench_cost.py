@@ -1,4 +1,8 @@
-"""Measured cost of one member call: wall time of `Member.feed` of k tokens (k = 1..8) with a KV cache.
+"""Measured cost of one member call: time of `Member.feed` of k tokens (k = 1..8) with a KV cache.
+
+Times are CPU time of the calling thread by default (`--clock wall` for elapsed time): with one
+torch thread a call's work is all on that thread, and on a machine shared with other work its wall
+time also counts the time the core served others.
 
 The paper's cost model (COST-1) charges member k a constant c_k per call however many tokens the call
 processes. This script measures what a call costs on this machine: for each member, a prompt is
@@ -33,19 +37,20 @@ PAIRS = {"real": ("smollm2-drafter", "smollm2"), "family": ("pytiny", "pylib")}
 CONTEXT = "def median(data):\n    values = sorted(data)\n    n = len(values)\n"
 
 
-def time_calls(member: Member, tokens: list[int], base: int, calls: int) -> float:
+def time_calls(member: Member, tokens: list[int], base: int, calls: int, clock=time.thread_time) -> float:
     """Median seconds of `member.feed(tokens)` from a cache of `base` tokens over `calls` calls (crops untimed);
     the median, not the mean, so a call the shared machine preempted does not count."""
     seconds = []
     for _ in range(calls):
-        start = time.perf_counter()
+        start = clock()
         member.feed(tokens)
-        seconds.append(time.perf_counter() - start)
+        seconds.append(clock() - start)
         member.crop(base)
     return statistics.median(seconds)
 
 
-def measure(members: dict[str, Member], prompt: list[int], *, ks, repeats: int, calls: int, seed: int) -> dict:
+def measure(members: dict[str, Member], prompt: list[int], *, ks, repeats: int, calls: int, seed: int,
+            clock=time.thread_time) -> dict:
     """{name: {k: [median seconds per call, one per repeat]}} for every k in `ks`; members prefilled with `prompt`."""
     rng = random.Random(seed)
     extra = [int(t) for t in rng.sample(range(100, 1000), max(ks))]  # the fed tokens, the same for every member
@@ -58,7 +63,7 @@ def measure(members: dict[str, Member], prompt: list[int], *, ks, repeats: int, 
         for _ in range(repeats):
             rng.shuffle(pairs)  # interleaved: every pair sees the machine's load of this repeat
             for n, k in pairs:
-                times[n][k].append(time_calls(members[n], extra[:k], len(prompt), calls))
+                times[n][k].append(time_calls(members[n], extra[:k], len(prompt), calls, clock))
     return times
 
 
@@ -75,13 +80,13 @@ def summarise(times: dict, expert: str) -> dict:
     return out
 
 
-def measure_pair(kind: str, *, device: str, max_k: int, repeats: int, calls: int, seed: int) -> dict:
+def measure_pair(kind: str, *, device: str, max_k: int, repeats: int, calls: int, seed: int, clock) -> dict:
     """Load the pair of `kind` and measure it; returns the JSON section for it."""
     names = PAIRS[kind]
     members = {n: Member.from_pretrained(bundled_model_path(n), name=n, device=device) for n in names}
     tokenizer = members[names[-1]].tokenizer
     prompt = tokenizer(CONTEXT)["input_ids"]
-    times = measure(members, prompt, ks=range(1, max_k + 1), repeats=repeats, calls=calls, seed=seed)
+    times = measure(members, prompt, ks=range(1, max_k + 1), repeats=repeats, calls=calls, seed=seed, clock=clock)
     params = {n: sum(p.numel() for p in m.model.parameters()) for n, m in members.items()}
     return {"members": list(names), "expert": names[-1], "context_tokens": len(prompt), "parameters": params,
             "parameter_ratio": params[names[0]] / params[names[-1]], "members_measured": summarise(times, names[-1])}
@@ -96,6 +101,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: steadier timings)")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="cpu (default): CPU time of the calling thread, which other processes on a shared "
+                             "machine do not inflate; wall: elapsed time")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     for name in ("max_k", "repeats", "calls"):
@@ -104,15 +112,16 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     kinds = ("family", "real") if args.models == "both" else (args.models,)
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
-    results = {"device": device, "repeats": args.repeats, "calls": args.calls, "date": time.strftime("%Y-%m-%d"),
+    results = {"device": device, "clock": args.clock, "repeats": args.repeats, "calls": args.calls, "date": time.strftime("%Y-%m-%d"),
                "torch": torch.__version__, "pairs": {}}
     for kind in kinds:
         results["pairs"][kind] = measure_pair(kind, device=args.device, max_k=args.max_k, repeats=args.repeats,
-                                              calls=args.calls, seed=args.seed)
+                                              calls=args.calls, seed=args.seed,
+                                              clock=time.thread_time if args.clock == "cpu" else time.perf_counter)
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
-    print(f"device: {device}; median over {args.repeats} interleaved repeats of the median of {args.calls} calls; "
+    print(f"device: {device}; {args.clock} time, median over {args.repeats} interleaved repeats of the median of {args.calls} calls; "
           "c = time / the expert's one-token call\n")
     for kind, pair in results["pairs"].items():
         print(f"{kind}: context {pair['context_tokens']} tokens, parameter ratio {pair['parameter_ratio']:.3f}")

@@ -20,8 +20,12 @@ run, none a timing of the method itself):
   acceptance of the cheaper member's proposals and the measured c = t_q(1) / t_p(1);
 - COST-1: the method's calls (prefill left out) weighted by the measured c_k = t_k(1) / the
   expert's t(1), however many tokens each call processes (the paper's cost model);
-- COST-4: the method's calls weighted by t_k(n), the median wall time of member k's calls of n
-  tokens, timed around `Member.feed` in every run of the benchmark (so under the same load).
+- COST-4: the method's calls weighted by t_k(n), the median CPU time of member k's calls of n
+  tokens, timed around `Member.feed` in every run of the benchmark (so under the same load; CPU time
+  of the calling thread, as the wall time of a call on a shared machine counts other processes too).
+
+Tokens per CPU second of this process are reported beside tokens per wall second: with one torch
+thread they agree on an idle machine, and the CPU figure is the steadier one on a shared machine.
 
 Efficiency is measured / THM (and measured / COST-4). `--out FILE` also writes the JSON.
 
@@ -113,13 +117,13 @@ def hf_generate(members, names, prompts, sampling, tokens, seed, *, assistant: b
 
 
 def record_calls(members: dict, log: dict):
-    """Wrap each member's `feed` so that every call appends its wall time to log[(name, tokens)]: the
-    measured t_k(n) of COST-4, under the very load the methods ran in."""
+    """Wrap each member's `feed` so that every call appends (wall seconds, CPU seconds of this thread) to
+    log[(name, tokens)]: the measured t_k(n) of COST-4, under the very load the methods ran in."""
     for name, member in members.items():
         def feed(tokens, _feed=member.feed, _name=name, **kwargs):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             out = _feed(tokens, **kwargs)
-            log.setdefault((_name, len(tokens)), []).append(time.perf_counter() - start)
+            log.setdefault((_name, len(tokens)), []).append((time.perf_counter() - start, time.thread_time() - cpu))
             return out
         member.feed = feed
 
@@ -136,10 +140,11 @@ def run_setting(members, names, combination, sampling, methods, tokens, repeats,
     else:
         prompts = [tok(p)["input_ids"] for p in texts]
     times = {label(m): [] for m in methods}
+    cpu_times = {label(m): [] for m in methods}
     stats = {label(m): None for m in methods}
     for rep in range(repeats):
         for m in methods:  # interleaved: every method sees the same load within a repeat
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             if m in ("assisted", "expert"):
                 emitted = sum(hf_generate(members, names, prompts, sampling, tokens, seed + 100 * rep,
                                           assistant=m == "assisted"))
@@ -149,10 +154,12 @@ def run_setting(members, names, combination, sampling, methods, tokens, repeats,
                 if rep == 0:
                     stats[label(m)] = outs
             times[label(m)].append(emitted / (time.perf_counter() - start))
+            cpu_times[label(m)].append(emitted / (time.process_time() - cpu))
     rows = []
     for m in methods:
         row = {"method": label(m), "tokens_per_s": statistics.median(times[label(m)]),
-               "runs_tokens_per_s": times[label(m)], "forwards_per_token": None, "alpha": {}}
+               "runs_tokens_per_s": times[label(m)], "tokens_per_cpu_s": statistics.median(cpu_times[label(m)]),
+               "runs_tokens_per_cpu_s": cpu_times[label(m)], "forwards_per_token": None, "alpha": {}}
         outs = stats[label(m)]
         if outs is not None:
             emitted = sum(o.stats.emitted for o in outs)
@@ -182,14 +189,16 @@ def predict(members, names, rows, table: dict, unit: float) -> list[dict]:
         else:
             cost1 = sum(c[k] * (n - 1) for o in outs for k, n in o.stats.calls.items()) / row["emitted"]
             cost4 = sum(tabled_cost(o.trace, table) for o in outs) / row["emitted"]  # COST-4
-        base = base or (row["tokens_per_s"], cost1, cost4)
+        base = base or (row["tokens_per_s"], cost1, cost4, row["tokens_per_cpu_s"])
         row["speedup"] = row["tokens_per_s"] / base[0]
+        row["cpu_speedup"] = row["tokens_per_cpu_s"] / base[3]
         row["cost_speedup"] = float(base[1] / cost1) if cost1 else None
         row["tabled_speedup"] = float(base[2] / cost4) if cost4 else None
         row["theory_speedup"] = 1.0 if m in ("expert", rows[0][0]) else theory_speedup(
             m, c, names, row["alpha"], alone=rows[0][0] == "expert")
         row["efficiency"] = row["speedup"] / row["theory_speedup"] if row["theory_speedup"] else None
         row["efficiency_tabled"] = row["speedup"] / row["tabled_speedup"] if row["tabled_speedup"] else None
+        row["cpu_efficiency_tabled"] = row["cpu_speedup"] / row["tabled_speedup"] if row["tabled_speedup"] else None
         out.append(row)
     return out
 
@@ -252,10 +261,14 @@ def main(argv=None) -> int:
                                         args.seed, texts=texts, chat=args.models == "real")
         if not args.json:
             print(f"  done: {name}", file=sys.stderr, flush=True)
-    # t_k(n): the median wall time of the calls of n tokens of member k, over every method's runs (in situ)
-    table = {n: {k: statistics.median(v) for (m, k), v in sorted(log.items()) if m == n} for n in names}
+    # t_k(n): the median CPU time of the calls of n tokens of member k, over every method's runs (in situ);
+    # CPU time, not wall time: on a shared machine a call's wall time includes the time other processes
+    # held the core, which is no cost of the call (with one torch thread all its work is on this thread)
+    table = {n: {k: statistics.median(c for _, c in v) for (m, k), v in sorted(log.items()) if m == n} for n in names}
     unit = table[names[0] if args.models == "family" else names[-1]][1]  # pylib / SmolLM2: the expert
     results["call_ms"] = {n: {str(k): 1000 * v for k, v in t.items()} for n, t in table.items()}
+    results["call_wall_ms"] = {n: {str(k): 1000 * statistics.median(w for w, _ in v) for (m, k), v in sorted(log.items())
+                                   if m == n} for n in names}
     results["calls_timed"] = {f"{n} x{k}": len(v) for (n, k), v in sorted(log.items())}
     results["c"] = {n: t[1] / unit for n, t in table.items()}
     for name, (chosen, rows) in raw.items():
@@ -269,12 +282,13 @@ def main(argv=None) -> int:
           f"interleaved repeats; measured c = t_k(1) / the expert's: "
           + ", ".join(f"{n} {v:.3f}" for n, v in results["c"].items()))
     for n, t in results["call_ms"].items():
-        print(f"  median ms per call of n tokens (in the runs), {n}: "
+        print(f"  median CPU ms per call of n tokens (in the runs), {n}: "
               + ", ".join(f"{k}: {v:.2f}" for k, v in list(t.items())[:10]))
-    print("\npredicted: THM-3.6 / THM-3.1 from alpha and measured c; COST-1: calls x measured c; COST-4: calls x "
-          "measured t_k(n); eff = measured / THM, eff4 = measured / COST-4\n")
-    print(f"{'setting':32} {'method':30} {'tok/s':>7} {'measured':>8} {'THM':>6} {'COST-1':>6} {'COST-4':>6} "
-          f"{'eff':>5} {'eff4':>5} {'fwd/tok':>7}  alpha")
+    print("\nmeasured: ratio of median tokens per wall second; CPU: per CPU second of this process. predicted: "
+          "THM-3.6 / THM-3.1 from alpha and measured c; COST-1: calls x measured c; COST-4: calls x measured "
+          "t_k(n) (CPU time); eff = measured / THM, eff4 = measured / COST-4\n")
+    print(f"{'setting':32} {'method':30} {'tok/s':>7} {'measured':>8} {'CPU':>6} {'THM':>6} {'COST-1':>6} "
+          f"{'COST-4':>6} {'eff':>5} {'eff4':>5} {'fwd/tok':>7}  alpha")
 
     def x(v, width=6):
         return f"{v:{width - 1}.2f}x" if v is not None else f"{'-':>{width}}"
@@ -284,7 +298,7 @@ def main(argv=None) -> int:
             fwd = f"{r['forwards_per_token']:7.2f}" if r["forwards_per_token"] is not None else f"{'-':>7}"
             eff = f"{r['efficiency']:5.2f}" if r["efficiency"] is not None else f"{'-':>5}"
             eff4 = f"{r['efficiency_tabled']:5.2f}" if r["efficiency_tabled"] is not None else f"{'-':>5}"
-            print(f"{name:32} {r['method']:30} {r['tokens_per_s']:7.1f} {x(r['speedup'], 8)} {x(r['theory_speedup'])} "
+            print(f"{name:32} {r['method']:30} {r['tokens_per_s']:7.1f} {x(r['speedup'], 8)} {x(r['cpu_speedup'])} {x(r['theory_speedup'])} "
                   f"{x(r['cost_speedup'])} {x(r['tabled_speedup'])} {eff} {eff4} {fwd}  {r['alpha']}")
     return 0
 
