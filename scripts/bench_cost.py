@@ -16,7 +16,7 @@ median over repeats of the median time per call. Reported per member:
 - `per_token_growth`: (t(8) / t(1) - 1) / 7, the extra cost of each further token in a call, as a
   fraction of a one-token call (0: the paper's assumption holds; 1: a call of k tokens costs k calls).
 
-    .venv/bin/python scripts/bench_cost.py [--models real|family|both] [--repeats 7] [--calls 10] [--json]
+    .venv/bin/python scripts/bench_cost.py [--models real|family|both] [--repeats 7] [--calls 10] [--matmul] [--json]
 """
 
 from __future__ import annotations
@@ -92,6 +92,27 @@ def measure_pair(kind: str, *, device: str, max_k: int, repeats: int, calls: int
             "parameter_ratio": params[names[0]] / params[names[-1]], "members_measured": summarise(times, names[-1])}
 
 
+def matmul(*, max_k: int, repeats: int, calls: int, clock) -> dict:
+    """ms of torch's `linear` of k rows against a matrix of SmolLM2's LM-head size (49,152 x 576, float32)
+    and of its MLP size (1,536 x 576): the kernels behind a call of k tokens, without the model."""
+    generator = torch.Generator().manual_seed(0)
+    out = {}
+    for name, rows in (("head 49152x576", 49_152), ("mlp 1536x576", 1_536)):
+        weight = torch.randn(rows, 576, generator=generator)
+        inputs = {k: torch.randn(k, 576, generator=generator) for k in range(1, max_k + 1)}
+        times = {k: [] for k in inputs}
+        for _ in range(repeats):
+            for k, x in inputs.items():
+                seconds = []
+                for _ in range(calls):
+                    start = clock()
+                    torch.nn.functional.linear(x, weight)
+                    seconds.append(clock() - start)
+                times[k].append(statistics.median(seconds))
+        out[name] = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", choices=("family", "real", "both"), default="both")
@@ -104,6 +125,7 @@ def main(argv=None) -> int:
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="cpu (default): CPU time of the calling thread, which other processes on a shared "
                              "machine do not inflate; wall: elapsed time")
+    parser.add_argument("--matmul", action="store_true", help="also time torch's linear of k rows at SmolLM2's sizes")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     for name in ("max_k", "repeats", "calls"):
@@ -118,6 +140,9 @@ def main(argv=None) -> int:
         results["pairs"][kind] = measure_pair(kind, device=args.device, max_k=args.max_k, repeats=args.repeats,
                                               calls=args.calls, seed=args.seed,
                                               clock=time.thread_time if args.clock == "cpu" else time.perf_counter)
+    if args.matmul:
+        results["matmul_ms"] = matmul(max_k=args.max_k, repeats=args.repeats, calls=args.calls,
+                                      clock=time.thread_time if args.clock == "cpu" else time.perf_counter)
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
@@ -130,6 +155,8 @@ def main(argv=None) -> int:
         for n, s in pair["members_measured"].items():
             print(f"  {n:16} {'ms':4} " + " ".join(f"{s['ms'][k]:6.2f}" for k in ks) + f"  {s['per_token_growth']:.3f}")
             print(f"  {'':16} {'c':4} " + " ".join(f"{s['c'][k]:6.3f}" for k in ks))
+    for name, ms in results.get("matmul_ms", {}).items():
+        print(f"torch linear, {name}: " + " ".join(f"k={k} {v:.2f}" for k, v in ms.items()) + " ms")
     return 0
 
 
