@@ -125,8 +125,9 @@ def speedup_vs_theory(length=6):
 
 
 def speedup_measured(files=("family", "real")):
-    """Measured speed-up of every method in every setting against the paper's formula (THM-3.6 / THM-3.1,
-    where one applies) and against COST-4 (calls x measured t_k(n)), from the benchmark's JSON."""
+    """Measured speed-up of every method in every setting (tokens per CPU second, filled; per wall second,
+    hollow) against the paper's formula (THM-3.6 / THM-3.1, where one applies) and against COST-4 (calls
+    x measured t_k(n)), from the benchmark's JSON."""
     runs = {k: json.loads((BENCH / f"speedup-{k}.json").read_text()) for k in files
             if (BENCH / f"speedup-{k}.json").exists()}
     if not runs:
@@ -138,11 +139,13 @@ def speedup_measured(files=("family", "real")):
                                        ("tabled_speedup", "COST-4: calls x measured t_k(n)"))):
         for kind, run in runs.items():
             marker, color = styles[kind]
-            points = [(r[key], r["speedup"]) for rows in run["settings"].values() for r in rows[1:]
-                      if r.get(key) is not None]
+            rows = [r for rows in run["settings"].values() for r in rows[1:] if r.get(key) is not None]
+            points = [(r[key], r["cpu_speedup"], r["speedup"]) for r in rows]
             top = max([top] + [v for p in points for v in p])
             ax.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, color=color, alpha=0.8,
-                       label=f"{kind} ({run['date']}, median of {run['repeats']})")
+                       label=f"{kind}, CPU time ({run['date']}, median of {run['repeats']})")
+            ax.scatter([p[0] for p in points], [p[2] for p in points], marker=marker, facecolors="none",
+                       edgecolors=color, alpha=0.6, label=f"{kind}, wall time")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("predicted speed-up")
     for ax in axes:
