@@ -260,3 +260,30 @@ def speculative_mixture_expected_cost(ensemble, method, length: int) -> Fraction
         return memo[n, start]
 
     return prefill + rest(1, None)  # METHOD-2: the first token is drawn from r, no call
+
+
+def tabled_cost(trace, table) -> Fraction:
+    """Sum of t_k(n) over a run's forward calls, n the tokens each processed. COST-5.
+
+    Args:
+        trace: a run's trace (TRACE-1): events with `event`, and for `call` events `member`, `kind`
+            and `fed` = [start, end]. Prefill calls are left out.
+        table: {member name: {n: t_k(n)}}, costs as numbers or rational strings.
+    Returns:
+        The tabled cost, exact (Fraction; a float cost enters as its exact binary value).
+    Raises:
+        ValueError: a call's member or token count is not in the table.
+
+    Calls (a, 1 token), (b, 2 tokens), (a, 1 token) with t_a = {1: 1/4}, t_b = {2: 3/2}: 1/4 + 3/2 + 1/4 = 2.
+    """
+    total = Fraction(0)
+    for e in trace:
+        if e["event"] != "call" or e["kind"] != "forward":
+            continue
+        start, end = e["fed"]
+        costs = table.get(e["member"])
+        if costs is None or (end - start) not in costs:
+            raise ValueError(f"table: no cost for a call of member {e['member']!r} over {end - start} token(s); "
+                             "measure t_k(n) for every n the runs use (scripts/bench_cost.py)")
+        total += Fraction(costs[end - start])
+    return total

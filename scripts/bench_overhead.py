@@ -9,6 +9,14 @@ target is under 10%. Also printed, for information: tokens/s of every method on 
 
     python scripts/bench_overhead.py                      # tiny, small and bundled presets on CPU
     python scripts/bench_overhead.py --preset small --device cuda --json
+    python scripts/bench_overhead.py --profile            # where the time of CD T = 0 goes, per verb
+
+`--profile` runs the bundled family's contrastive decoding at T = 0 (pytiny / pylib, mu 0.1; the
+setting where the cost model and the measurement disagree most), standard ensemble and SE gammas 1,
+under cProfile, and prints per emitted token the cumulative milliseconds of the models' own forwards
+(transformers), of each verb of the run (`Run.forward`, `propose`, `verify_head`, `sample_target`)
+and of the arithmetic under them (forming r, p_k, the inverse-CDF draw), with the number of calls
+of each. cProfile slows Python code more than the models' C kernels, so read it for proportions.
 """
 
 from __future__ import annotations
@@ -145,6 +153,61 @@ def bench(preset: str, device: str, length: int, repeats: int, seed: int) -> dic
     return row
 
 
+PROFILED = {  # label -> (file suffix, function name); cumulative time per emitted token
+    "models' forwards (transformers)": ("modeling_llama.py", "forward", "LlamaForCausalLM"),
+    "Member._call (forward + input tensor, cache check)": ("specens/members.py", "_call", None),
+    "Run.forward (+ align, hold rows)": ("specens/state.py", "forward", None),
+    "Run.propose (+ its member calls)": ("specens/state.py", "propose", None),
+    "Run.verify_head (+ crops after rejections)": ("specens/state.py", "verify_head", None),
+    "Run.sample_target": ("specens/state.py", "sample_target", None),
+    "Combiner.target (r)": ("specens/distributions.py", "target", None),
+    "proposal_distribution (p_k)": ("specens/distributions.py", "proposal_distribution", None),
+    "sample (inverse CDF)": ("specens/distributions.py", "sample", None),
+    "Member.crop": ("specens/members.py", "crop", None),
+}
+
+
+def profile(tokens: int, seed: int) -> dict:
+    """cProfile of the bundled CD T = 0, standard ensemble and SE gammas 1: ms per emitted token by function."""
+    import cProfile
+    import pstats
+
+    from specens import bundled_model_path
+    from specens.reference.combine import ContrastiveDecoding
+    from specens.reference.transforms import Sampling
+
+    members = [Member.from_pretrained(bundled_model_path(k)) for k in ("pytiny", "pylib")]
+    ensemble = Ensemble(members, ContrastiveDecoding(expert="pylib", amateur="pytiny", mu="1/10"),
+                        sampling=Sampling(temperature=0), eos_token_id=None)
+    prompts = [ensemble.tokenizer(p)["input_ids"] for p in ("def median(data):\n", "def dedent(text):\n",
+                                                            "def heappush(heap, item):\n")]
+    out = {}
+    for label, method in (("standard", StandardEnsemble()), ("SE g=1,1", SpeculativeEnsemble({"pytiny": 1, "pylib": 1}))):
+        generate(ensemble, prompts, max_new_tokens=8, seed=seed, method=method)  # warm up
+        profiler = cProfile.Profile()
+        profiler.enable()
+        runs = generate(ensemble, prompts, max_new_tokens=tokens, seed=seed, method=method)
+        profiler.disable()
+        emitted = sum(len(r.tokens) for r in runs)
+        stats = pstats.Stats(profiler).stats  # {(file, line, name): (primitive calls, calls, tottime, cumtime, callers)}
+        total = sum(r.stats.seconds["wall"] for r in runs)
+        rows = {"wall (profiled)": (1000 * total / emitted, len(runs))}
+        for name, (suffix, function, owner) in PROFILED.items():
+            found = [(v[0], v[3]) for (f, _, fn), v in stats.items() if f.endswith(suffix) and fn == function
+                     and (owner is None or _owner(f, _, owner))]
+            rows[name] = (1000 * sum(c for _, c in found) / emitted, sum(n for n, _ in found))
+        out[label] = {"ms_per_token": {k: v[0] for k, v in rows.items()}, "calls": {k: v[1] for k, v in rows.items()},
+                      "emitted": emitted}
+    return out
+
+
+def _owner(path: str, line: int, cls: str) -> bool:
+    """Whether `def forward` at `line` of `path` belongs to class `cls` (the top-level model's forward)."""
+    lines = open(path).read().splitlines()[:line]
+    owners = [s for s in lines if s.startswith("class ")]
+    return bool(owners) and owners[-1].startswith(f"class {cls}(")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", action="append", choices=sorted(PRESETS), help="default: tiny, small, bundled")
@@ -154,12 +217,26 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: steadier timings)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--profile", action="store_true", help="profile the bundled CD T = 0 per verb instead")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    if args.profile:
+        result = profile(args.tokens, args.seed)
+        if args.json:
+            print(json.dumps({"torch": torch.__version__, "profile": result}, indent=2))
+            return 0
+        print(f"bundled CD mu 0.1 pytiny / pylib, T = 0, 3 prompts x {args.tokens} tokens, under cProfile; "
+              "ms per emitted token (calls)")
+        labels = list(next(iter(result.values()))["ms_per_token"])
+        print(f"{'':52}" + "".join(f"{k:>22}" for k in result))
+        for name in labels:
+            print(f"{name:52}" + "".join(f"{r['ms_per_token'][name]:>14.3f} ({r['calls'][name]:>5})"
+                                         for r in result.values()))
+        return 0
     rows = [bench(p, args.device, args.tokens, args.repeats, args.seed) for p in args.preset or ["tiny", "small", "bundled"]]
     if args.json:
         print(json.dumps({"torch": torch.__version__, "results": rows}, indent=2))

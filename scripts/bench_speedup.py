@@ -11,11 +11,25 @@ Settings mirror the paper's experiments (Fu et al., arXiv 2502.01662) at toy sca
 same-size members, of three, and contrastive decoding of the small member (amateur) with a large one
 (expert), greedy and sampled. For each setting every method decodes the same held-out prompts with
 the same seeds; methods are interleaved within each repeat so that they share the machine's load.
-Reported per method: median tokens/s over repeats, the ratio of medians to the standard ensemble,
-acceptance per proposer, member forwards per token, and the cost-model speed-up (standard cost per
-token / method cost per token, with c_k from parameter counts: deterministic, not a timing).
+Reported per method: median tokens/s over repeats, the ratio of medians to the standard ensemble
+(to transformers' expert alone in the expert-alone settings), acceptance per proposer, member
+forwards per token, and three predictions of that ratio (all from quantities measured in the same
+run, none a timing of the method itself):
 
-    .venv/bin/python scripts/bench_speedup.py [--tokens 64] [--repeats 3] [--device cpu] [--json]
+- THM: the paper's formula, THM-3.6 for SE of two members and THM-3.1 for naive SE, from the
+  acceptance of the cheaper member's proposals and the measured c = t_q(1) / t_p(1);
+- COST-1: the method's calls (prefill left out) weighted by the measured c_k = t_k(1) / the
+  expert's t(1), however many tokens each call processes (the paper's cost model);
+- COST-4: the method's calls weighted by t_k(n), the median CPU time of member k's calls of n
+  tokens, timed around `Member.feed` in every run of the benchmark (so under the same load; CPU time
+  of the calling thread, as the wall time of a call on a shared machine counts other processes too).
+
+Tokens per CPU second of this process are reported beside tokens per wall second: with one torch
+thread they agree on an idle machine, and the CPU figure is the steadier one on a shared machine.
+
+Efficiency is measured / THM (and measured / COST-4). `--out FILE` also writes the JSON.
+
+    .venv/bin/python scripts/bench_speedup.py [--models real] [--tokens 64] [--repeats 3] [--json] [--out F]
 """
 
 from __future__ import annotations
@@ -25,14 +39,15 @@ import json
 import statistics
 import sys
 import time
+from fractions import Fraction
+from pathlib import Path
 
 import torch
 
 from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
                      SpeculativeEnsemble, SpeculativeMixture, StandardEnsemble, WeightedEnsemble, generate)
 from specens import bundled_model_path
-from specens.members import set_parameter_costs
-
+from specens.reference.cost import alternate_speedup, naive_speedup, tabled_cost
 REAL_PROMPTS = ["Write a Python function that returns the median of a list.",
                 "Write a Python function that checks whether a string is a palindrome.",
                 "Write a Python function that merges two sorted lists into one sorted list.",
@@ -127,7 +142,20 @@ def hf_generate(members, names, prompts, sampling, tokens, seed, *, assistant: b
     return outs
 
 
+def record_calls(members: dict, log: dict):
+    """Wrap each member's `feed` so that every call appends (wall seconds, CPU seconds of this thread) to
+    log[(name, tokens)]: the measured t_k(n) of COST-4, under the very load the methods ran in."""
+    for name, member in members.items():
+        def feed(tokens, _feed=member.feed, _name=name, **kwargs):
+            start, cpu = time.perf_counter(), time.thread_time()
+            out = _feed(tokens, **kwargs)
+            log.setdefault((_name, len(tokens)), []).append((time.perf_counter() - start, time.thread_time() - cpu))
+            return out
+        member.feed = feed
+
+
 def run_setting(members, names, combination, sampling, methods, tokens, repeats, seed, texts=PROMPTS, chat=False):
+    """Tokens/s of every method (median of interleaved repeats) and the first repeat's statistics and traces."""
     chosen = [members[n] for n in names]
     tok = chosen[-1].tokenizer
     drafter = outside_drafter(methods, names)
@@ -140,40 +168,93 @@ def run_setting(members, names, combination, sampling, methods, tokens, repeats,
     else:
         prompts = [tok(p)["input_ids"] for p in texts]
     times = {label(m): [] for m in methods}
+    cpu_times = {label(m): [] for m in methods}
     stats = {label(m): None for m in methods}
     for rep in range(repeats):
         for m in methods:  # interleaved: every method sees the same load within a repeat
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             if m in ("assisted", "expert"):
                 emitted = sum(hf_generate(members, names, prompts, sampling, tokens, seed + 100 * rep,
                                           assistant=m == "assisted"))
-            else:
-                outs = generate(ensemble, prompts, max_new_tokens=tokens, method=m, seed=seed + 100 * rep)
+            else:  # traced in every repeat, so every method pays the same small bookkeeping
+                outs = generate(ensemble, prompts, max_new_tokens=tokens, method=m, seed=seed + 100 * rep, trace=True)
                 emitted = sum(len(o.tokens) for o in outs)
                 if rep == 0:
                     stats[label(m)] = outs
             times[label(m)].append(emitted / (time.perf_counter() - start))
-    rows, std = [], None
+            cpu_times[label(m)].append(emitted / (time.process_time() - cpu))
+    rows = []
     for m in methods:
-        if m in ("assisted", "expert"):
-            tps = statistics.median(times[label(m)])
-            std = std or (tps, None)
-            rows.append({"method": label(m), "tokens_per_s": tps, "speedup": tps / std[0], "cost_speedup": None,
-                         "forwards_per_token": None, "alpha": {}, "runs_tokens_per_s": times[label(m)]})
-            continue
+        row = {"method": label(m), "tokens_per_s": statistics.median(times[label(m)]),
+               "runs_tokens_per_s": times[label(m)], "tokens_per_cpu_s": statistics.median(cpu_times[label(m)]),
+               "runs_tokens_per_cpu_s": cpu_times[label(m)], "forwards_per_token": None, "alpha": {}}
         outs = stats[label(m)]
-        emitted = sum(o.stats.emitted for o in outs)
-        cost = sum(o.stats.cost for o in outs) / emitted
-        forwards = sum(sum(o.stats.calls.values()) - len(o.stats.calls) for o in outs) / emitted
-        proposers = [k for k in outs[0].stats.verified]  # the members, and an outside drafter that ran
-        verified = {k: sum(o.stats.verified[k] for o in outs) for k in proposers}
-        accepted = {k: sum(o.stats.accepted[k] for o in outs) for k in proposers}
-        alpha = {k: round(accepted[k] / verified[k], 3) for k in proposers if verified[k]}
-        tps = statistics.median(times[label(m)])
-        std = std or (tps, cost)
-        rows.append({"method": label(m), "tokens_per_s": tps, "speedup": tps / std[0], "cost_speedup": float(std[1] / cost) if std[1] is not None else None,
-                     "forwards_per_token": forwards, "alpha": alpha, "runs_tokens_per_s": times[label(m)]})
+        if outs is not None:
+            emitted = sum(o.stats.emitted for o in outs)
+            models = list(outs[0].stats.verified)  # the members, and an outside drafter that ran (METHOD-5)
+            verified = {k: sum(o.stats.verified[k] for o in outs) for k in models}
+            accepted = {k: sum(o.stats.accepted[k] for o in outs) for k in models}
+            row.update(emitted=emitted, alpha={k: round(accepted[k] / verified[k], 3) for k in models if verified[k]},
+                       forwards_per_token=sum(sum(o.stats.calls.values()) - len(o.stats.calls) for o in outs) / emitted,
+                       tokens_fed={k: sum(o.stats.tokens_fed[k] for o in outs) for k in models},
+                       calls={k: sum(o.stats.calls[k] - 1 for o in outs) for k in models},
+                       ms_per_token={ph: 1000 * sum(o.stats.seconds[ph] for o in outs) / emitted
+                                     for ph in outs[0].stats.seconds})  # first repeat, by phase (Statistics)
+        rows.append((m, row, outs))
     return rows
+
+
+def predict(members, names, rows, table: dict, unit: float) -> list[dict]:
+    """Fill in, per method, the measured speed-up over the first method (the standard ensemble, or the
+    expert alone) and what the cost models predict from the measured per-call times `table`
+    ({name: {n: seconds}}; `unit`: the expert's one-token call):
+    COST-1 (calls x measured c_k = t_k(1) / unit, prefill left out), COST-4 (calls x t_k(n)), and the
+    paper's formula (THM-3.6 / THM-3.1) from the measured acceptance and c; efficiency = measured / formula."""
+    c = {n: Fraction(t[1] / unit).limit_denominator(100_000) for n, t in table.items() if 1 in t}  # members and an outside drafter
+    out, base = [], None
+    for m, row, outs in rows:
+        if outs is None:  # transformers' generate: the expert alone costs one one-token call per token
+            cost1, cost4 = (Fraction(1), Fraction(table[names[-1]][1])) if m == "expert" else (None, None)
+        else:
+            cost1 = sum(c[k] * (n - 1) for o in outs for k, n in o.stats.calls.items()) / row["emitted"]
+            cost4 = sum(tabled_cost(o.trace, table) for o in outs) / row["emitted"]  # COST-4
+        base = base or (row["tokens_per_s"], cost1, cost4, row["tokens_per_cpu_s"])
+        row["speedup"] = row["tokens_per_s"] / base[0]
+        row["cpu_speedup"] = row["tokens_per_cpu_s"] / base[3]
+        row["cost_speedup"] = float(base[1] / cost1) if cost1 else None
+        row["tabled_speedup"] = float(base[2] / cost4) if cost4 else None
+        row["theory_speedup"] = 1.0 if m in ("expert", rows[0][0]) else theory_speedup(
+            m, c, names, row["alpha"], alone=rows[0][0] == "expert")
+        row["efficiency"] = row["speedup"] / row["theory_speedup"] if row["theory_speedup"] else None
+        row["efficiency_tabled"] = row["speedup"] / row["tabled_speedup"] if row["tabled_speedup"] else None
+        row["cpu_efficiency_tabled"] = row["cpu_speedup"] / row["tabled_speedup"] if row["tabled_speedup"] else None
+        out.append(row)
+    return out
+
+
+def theory_speedup(method, c, names, alpha, *, alone: bool) -> float | None:
+    """The paper's formula for `method` from measured acceptance and measured c (`c[name]`): THM-3.6 for
+    SE of two members (alpha: the acceptance of the cheaper member q's proposals, c = c_q / c_p), THM-3.1
+    for naive SE; over the expert alone (`alone`) a naive round costs 1 + c gamma for THM-3.1's tokens
+    at cost 1 each, so THM-3.1's S is divided by 1 + c. None where no formula applies."""
+    if isinstance(method, StandardEnsemble):
+        return 1.0
+    if len(names) != 2:
+        return None
+    if isinstance(method, NaiveSE):
+        q = method.proposer
+        p = next(n for n in names if n != q)
+        if q not in alpha:
+            return None
+        ratio = c[q] / c[p]
+        s = naive_speedup(Fraction(alpha[q]), ratio, method.gamma)
+        return float(s / (1 + ratio)) if alone else float(s)
+    if isinstance(method, SpeculativeEnsemble):
+        q, p = sorted(names, key=lambda n: (c[n], names.index(n)))
+        if q not in alpha:
+            return None
+        return float(alternate_speedup(Fraction(alpha[q]), c[q] / c[p], method.gammas[q], method.gammas[p]))
+    return None
 
 
 def main(argv=None) -> int:
@@ -186,7 +267,8 @@ def main(argv=None) -> int:
     parser.add_argument("--models", choices=("family", "real"), default="family",
                         help="family: the bundled stdlib models; real: SmolLM2-135M-Instruct and its drafter")
     parser.add_argument("--prompts", type=int, help="use the first N prompts (default all 5)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
@@ -195,28 +277,60 @@ def main(argv=None) -> int:
     names = ("smollm2-drafter", "smollm2") if args.models == "real" else ("pylib", "pytests", "pygui", "pytiny")
     members = {n: Member.from_pretrained(bundled_model_path(n), name=n, device=args.device) for n in names}
     texts = (REAL_PROMPTS if args.models == "real" else PROMPTS)[:args.prompts]
-    set_parameter_costs(list(members.values()))
+    log: dict = {}
+    record_calls(members, log)
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
-    results = {"device": device, "tokens": args.tokens, "repeats": args.repeats, "prompts": len(texts),
-               "costs": {n: str(m.cost) for n, m in members.items()}, "settings": {}}
+    results = {"device": device, "threads": args.threads, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+               "models": args.models, "tokens": args.tokens, "repeats": args.repeats, "prompts": len(texts),
+               "parameters": {n: sum(p.numel() for p in m.model.parameters()) for n, m in members.items()},
+               "settings": {}}
+    raw = {}
     family = list(settings()) + list(speculative_mixture_settings())
     real = list(real_settings()) + list(speculative_mixture_real_settings())
     for name, chosen, combination, sampling, methods in (real if args.models == "real" else family):
-        results["settings"][name] = run_setting(members, chosen, combination, sampling, methods, args.tokens,
-                                                args.repeats, args.seed, texts=texts, chat=args.models == "real")
+        raw[name] = chosen, run_setting(members, chosen, combination, sampling, methods, args.tokens, args.repeats,
+                                        args.seed, texts=texts, chat=args.models == "real")
         if not args.json:
             print(f"  done: {name}", file=sys.stderr, flush=True)
+    # t_k(n): the median CPU time of the calls of n tokens of member k, over every method's runs (in situ);
+    # CPU time, not wall time: on a shared machine a call's wall time includes the time other processes
+    # held the core, which is no cost of the call (with one torch thread all its work is on this thread)
+    table = {n: {k: statistics.median(c for _, c in v) for (m, k), v in sorted(log.items()) if m == n} for n in names}
+    unit = table[names[0] if args.models == "family" else names[-1]][1]  # pylib / SmolLM2: the expert
+    results["call_ms"] = {n: {str(k): 1000 * v for k, v in t.items()} for n, t in table.items()}
+    results["call_wall_ms"] = {n: {str(k): 1000 * statistics.median(w for w, _ in v) for (m, k), v in sorted(log.items())
+                                   if m == n} for n in names}
+    results["calls_timed"] = {f"{n} x{k}": len(v) for (n, k), v in sorted(log.items())}
+    results["c"] = {n: t[1] / unit for n, t in table.items()}
+    for name, (chosen, rows) in raw.items():
+        results["settings"][name] = predict(members, chosen, rows, table, unit)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
     print(f"device: {device}; {len(texts)} held-out prompts x {args.tokens} tokens, median of {args.repeats} "
-          f"interleaved repeats; costs {results['costs']}\n")
-    print(f"{'setting':28} {'method':24} {'tok/s':>7} {'speed-up':>8} {'cost model':>10} {'fwd/tok':>7}  alpha")
+          f"interleaved repeats; measured c = t_k(1) / the expert's: "
+          + ", ".join(f"{n} {v:.3f}" for n, v in results["c"].items()))
+    for n, t in results["call_ms"].items():
+        print(f"  median CPU ms per call of n tokens (in the runs), {n}: "
+              + ", ".join(f"{k}: {v:.2f}" for k, v in list(t.items())[:10]))
+    print("\nmeasured: ratio of median tokens per wall second; CPU: per CPU second of this process. predicted: "
+          "THM-3.6 / THM-3.1 from alpha and measured c; COST-1: calls x measured c; COST-4: calls x measured "
+          "t_k(n) (CPU time); eff = measured / THM, eff4 = measured / COST-4\n")
+    print(f"{'setting':32} {'method':30} {'tok/s':>7} {'measured':>8} {'CPU':>6} {'THM':>6} {'COST-1':>6} "
+          f"{'COST-4':>6} {'eff':>5} {'eff4':>5} {'fwd/tok':>7}  alpha")
+
+    def x(v, width=6):
+        return f"{v:{width - 1}.2f}x" if v is not None else f"{'-':>{width}}"
+
     for name, rows in results["settings"].items():
         for r in rows:
-            cost = f"{r['cost_speedup']:9.2f}x" if r["cost_speedup"] is not None else f"{'-':>10}"
             fwd = f"{r['forwards_per_token']:7.2f}" if r["forwards_per_token"] is not None else f"{'-':>7}"
-            print(f"{name:32} {r['method']:24} {r['tokens_per_s']:7.1f} {r['speedup']:7.2f}x {cost} {fwd}  {r['alpha']}")
+            eff = f"{r['efficiency']:5.2f}" if r["efficiency"] is not None else f"{'-':>5}"
+            eff4 = f"{r['efficiency_tabled']:5.2f}" if r["efficiency_tabled"] is not None else f"{'-':>5}"
+            print(f"{name:32} {r['method']:30} {r['tokens_per_s']:7.1f} {x(r['speedup'], 8)} {x(r['cpu_speedup'])} {x(r['theory_speedup'])} "
+                  f"{x(r['cost_speedup'])} {x(r['tabled_speedup'])} {eff} {eff4} {fwd}  {r['alpha']}")
     return 0
 
 

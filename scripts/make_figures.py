@@ -2,12 +2,15 @@
 
     .venv/bin/pip install -e ".[docs]" && .venv/bin/python scripts/make_figures.py
 
-Writes docs/figures/acceptance.png, cost_timeline.png and speedup_vs_theory.png. Every plotted
-number comes from specens.reference (exact rationals), so rerunning gives the same pictures.
+Writes docs/figures/acceptance.png, cost_timeline.png and speedup_vs_theory.png, whose every plotted
+number comes from specens.reference (exact rationals), so rerunning gives the same pictures; and
+speedup_measured.png from the benchmark's JSON (docs/bench/speedup-family.json, speedup-real.json,
+written by `scripts/bench_speedup.py --out`): measured speed-ups against the predicted ones.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from fractions import Fraction as F
 from pathlib import Path
@@ -34,6 +37,7 @@ from specens.reference import (  # noqa: E402
 from specens.reference.transforms import Scores  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "figures"
+BENCH = Path(__file__).resolve().parents[1] / "docs" / "bench"
 
 
 def two_members(q, p, weight_q, cost_q=F(1, 4)):
@@ -120,6 +124,43 @@ def speedup_vs_theory(length=6):
     return rows
 
 
+def speedup_measured(files=("family", "real")):
+    """Measured speed-up of every method in every setting (tokens per CPU second, filled; per wall second,
+    hollow) against the paper's formula (THM-3.6 / THM-3.1, where one applies) and against COST-5 (calls
+    x measured t_k(n)), from the benchmark's JSON."""
+    runs = {k: json.loads((BENCH / f"speedup-{k}.json").read_text()) for k in files
+            if (BENCH / f"speedup-{k}.json").exists()}
+    if not runs:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), sharex=True, sharey=True)
+    styles = {"family": ("o", "tab:blue"), "real": ("s", "tab:red")}
+    top = 1.0
+    for ax, (key, title) in zip(axes, (("theory_speedup", "paper's formula (THM-3.6, THM-3.1), measured alpha, c"),
+                                       ("tabled_speedup", "COST-5: calls x measured t_k(n)"))):
+        for kind, run in runs.items():
+            marker, color = styles[kind]
+            rows = [r for rows in run["settings"].values() for r in rows[1:] if r.get(key) is not None]
+            points = [(r[key], r["cpu_speedup"], r["speedup"]) for r in rows]
+            top = max([top] + [v for p in points for v in p])
+            ax.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, color=color, alpha=0.8,
+                       label=f"{kind}, CPU time ({run['date']}, median of {run['repeats']})")
+            ax.scatter([p[0] for p in points], [p[2] for p in points], marker=marker, facecolors="none",
+                       edgecolors=color, alpha=0.6, label=f"{kind}, wall time")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("predicted speed-up")
+    for ax in axes:
+        ax.plot([0, top * 1.05], [0, top * 1.05], "k:", lw=0.8, label="measured = predicted")
+        ax.axhline(1, color="k", lw=0.5)
+        ax.set_xlim(0, top * 1.05)
+        ax.set_ylim(0, top * 1.05)
+    axes[0].set_ylabel("measured speed-up (ratio of median tokens/s)")
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Every non-baseline method of scripts/bench_speedup.py, CPU, 1 thread", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(OUT / "speedup_measured.png", dpi=120)
+    return runs
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     acceptance()
@@ -127,6 +168,8 @@ def main() -> int:
     for alpha, se, naive, f_se, f_naive in speedup_vs_theory():
         print(f"alpha {float(alpha):.3f}: SE exact {float(se):.3f} (formula {float(f_se):.3f}), "
               f"naive exact {float(naive):.3f} (formula {float(f_naive):.3f})")
+    if speedup_measured() is None:
+        print(f"no benchmark JSON under {BENCH}: speedup_measured.png not drawn")
     print(f"wrote {', '.join(sorted(p.name for p in OUT.glob('*.png')))} to {OUT}")
     return 0
 

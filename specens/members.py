@@ -241,11 +241,11 @@ class Member:
         """Forget the cache (a new row starts)."""
         self.cache, self.length = self._new_cache(), 0
 
-    def _call(self, tokens: list[int], *, last_only: bool) -> torch.Tensor:
+    def _call(self, tokens: list[int], *, keep: int | None) -> torch.Tensor:
         ids = torch.tensor([tokens], dtype=torch.long, device=self.input_device)  # (1, K)
         kwargs = {self._cache_keyword: self.cache, "use_cache": True}
-        if last_only and self._keep_last:
-            kwargs["logits_to_keep"] = 1
+        if keep is not None and keep < len(tokens) and self._keep_last:
+            kwargs["logits_to_keep"] = keep  # the LM head runs on the last `keep` positions only
         out = self.model(input_ids=ids, **kwargs)
         self.length += len(tokens)
         if self.cache.get_seq_length() != self.length:
@@ -261,15 +261,23 @@ class Member:
             raise ValueError(f"prompt: {len(prompt)} tokens exceed member {self.name!r}'s context of "
                              f"{self.max_length}; shorten the prompt")
         self.reset()
-        return self._call(list(prompt), last_only=True)[-1]
+        return self._call(list(prompt), keep=1)[-1]
 
-    def feed(self, tokens: list[int]) -> torch.Tensor:
-        """Process exactly `tokens`, which the cache has not seen; returns logits (K, W), one row per token. FAST-3."""
+    def feed(self, tokens: list[int], *, keep: int | None = None) -> torch.Tensor:
+        """Process exactly `tokens`, which the cache has not seen; returns logits (K, W), one row per token. FAST-3.
+
+        keep: return only the rows of the last `keep` tokens, (keep, W) (None: all K). A model whose
+        forward takes `logits_to_keep` then runs its LM head on those positions only; others compute
+        every row and the first ones are dropped, so the rows returned are the same either way.
+        """
         if not tokens:
             raise ValueError("tokens: feed at least one new token")
         if self.cache is None:
             raise ValueError(f"member {self.name!r}: prefill the prompt before feeding tokens")
-        return self._call(list(tokens), last_only=False)
+        if keep is not None and not 1 <= keep <= len(tokens):
+            raise ValueError(f"keep: must be 1 .. {len(tokens)} (the tokens fed), got {keep}")
+        rows = self._call(list(tokens), keep=keep)  # (K, W) or (keep, W)
+        return rows if keep is None else rows[-keep:]
 
     def crop(self, length: int):
         """Roll the KV cache back to its first `length` tokens (prompt included). FAST-3, METHOD-4.

@@ -154,12 +154,12 @@ class Run:
         begin = time.perf_counter()
         member = self.members[name]
         assert member.length == len(self.prompt) + start, f"{name}: KV cache out of step with fed"
-        rows = self._align(member.feed(self.tokens(start, upto)))  # (K, V)
+        held, first = self.held[name], len(self.emitted)  # positions before len(emitted) are never read
+        skip = max(0, first - start - 1)  # rows of a catch-up that no rule reads: the LM head skips them
+        rows = self._align(member.feed(self.tokens(start, upto), keep=upto - start - skip))  # (K - skip, V)
         self._charge(name, "forward", start, upto)
         self.tokens_fed[name] += upto - start
-        held, first = self.held[name], len(self.emitted)  # positions before len(emitted) are never read
-        skip = max(0, first - start - 1)
-        rows = self._hold(name, rows[skip:], start + 1 + skip)  # (K', V): row j is for position start + 1 + skip + j
+        rows = self._hold(name, rows, start + 1 + skip)  # (K - skip, V): row j is for position start + 1 + skip + j
         for j in range(rows.shape[0]):
             held[start + 1 + skip + j] = rows[j]
         self.fed[name] = upto

@@ -76,6 +76,35 @@ def test_every_call_feeds_exactly_the_unseen_tokens_and_crops_restore_the_verifi
         assert crops > 0  # rejections happened, so crops were exercised
 
 
+@pytest.mark.parametrize("method_name", ["mixture", "se-long"])
+def test_a_catch_up_call_runs_the_lm_head_only_on_rows_a_rule_reads_and_changes_nothing(method_name):
+    """FAST-3: a member catching up on emitted tokens gets logits only for the positions from len(emitted) on
+    (`logits_to_keep`); tokens, trace and decisions equal those of a run computing every row."""
+    def run(keep_last: bool):
+        members = [Member(tiny_causal_lm("llama", 12, seed=1), name="a", cost="1/4"),
+                   Member(tiny_causal_lm("qwen2", 12, seed=2), name="b")]
+        kept = []
+        for m in members:
+            m._keep_last = m._keep_last and keep_last
+            m.model.register_forward_pre_hook(
+                lambda module, args, kwargs: kept.append((kwargs["input_ids"].shape[1], kwargs.get("logits_to_keep"))),
+                with_kwargs=True)
+        ensemble = Ensemble(members, WeightedEnsemble({"a": "1/4", "b": "3/4"}))
+        method = MixtureEnsemble() if method_name == "mixture" else SpeculativeEnsemble({"a": 1, "b": 3}, "b")
+        outs = [generate(ensemble, [3, 1], max_new_tokens=16, method=method, seed=s, trace=True) for s in range(4)]
+        return [(o.tokens, o.trace, o.decisions) for o in outs], kept
+
+    fast, kept = run(True)
+    full, kept_full = run(False)
+    assert fast == full
+    assert all(keep is None for _, keep in kept_full)
+    skipped = [(n, keep) for n, keep in kept if keep is not None]
+    assert all(1 <= keep < n for n, keep in skipped)
+    prefills = 2 * 4  # two members, four rows, a prompt of two tokens: the last row only
+    if method_name == "mixture":  # a member not drawn for a few steps catches up and needs its last row only
+        assert len(skipped) > prefills and all(keep == 1 for _, keep in skipped)
+
+
 def test_a_sliding_window_cache_that_cannot_be_cropped_is_refused_before_generation():
     """FAST-3: a cache that would lose states before a crop is an error up front; methods that never crop run."""
     config = MistralConfig(vocab_size=12, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
