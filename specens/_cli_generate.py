@@ -320,6 +320,8 @@ def parse_logit_bias(text: str) -> dict:
         match = re.fullmatch(r"\s*(\d+)\s*=\s*(\S+)\s*", part)
         if match is None:
             raise ValueError(f"--logit-bias: give ID=BIAS pairs separated by commas, e.g. 13=-100,42=2.5; got {part!r}")
+        if int(match.group(1)) in bias:
+            raise ValueError(f"--logit-bias: token {int(match.group(1))} is given twice; give each id once")
         bias[int(match.group(1))] = match.group(2)
     return bias
 
