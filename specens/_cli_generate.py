@@ -441,6 +441,7 @@ def describe(ensemble, method) -> dict:
 
 def run(args) -> int:
     from specens import generate
+    from specens.reference.processors import Processors
 
     started = time.perf_counter()
     prompt = read_prompt(args)
@@ -450,9 +451,10 @@ def run(args) -> int:
         model_input = chat_prompt(ensemble.tokenizer, prompt, args.chat)
         shown_prompt = prompt if isinstance(model_input, str) else ""  # a chat answer is printed alone
         streamer = CompletionStreamer(ensemble.tokenizer, shown_prompt, ensemble.eos_token_id) if stream else None
+        settings = processor_settings(args, ensemble.tokenizer)
         out = generate(ensemble, model_input, max_new_tokens=args.max_new_tokens, method=method, seed=args.seed,
                        trace=args.trace, streamer=streamer, threads="auto" if args.threads is None else args.threads,
-                       stop_strings=args.stop, **processor_settings(args, ensemble.tokenizer))
+                       stop_strings=args.stop, **settings)
     except ValueError as e:
         raise cli_error(e) from None
     shown = out.tokens[:-1] if out.stop_reason == "eos" else out.tokens  # the summary says why it stopped
@@ -477,6 +479,10 @@ def run(args) -> int:
         "threads": stats.threads,
         "seconds_total": time.perf_counter() - started,
         **describe(ensemble, method),
+        # PROC-1, STOP-1..3: the settings in force, so that a run can be read back and repeated
+        "processors": Processors(**settings).to_json(),
+        "stop": {"eos_token_id": list(ensemble.eos_token_id), "stop_sequences": [list(q) for q in ensemble.stop_sequences],
+                 "stop_strings": list(args.stop or ())},
     }
     if args.json:
         print(json.dumps({"prompt": prompt, "completion": completion, "token_ids": out.tokens,
@@ -495,4 +501,9 @@ def run(args) -> int:
           f"forwards per token; cost-model speed-up {summary['cost_model_speedup']:.2f}x over the standard ensemble]\n"
           f"[{summary['method']} over {summary['combination']}]\n"
           f"[members: {'; '.join(summary['members'])}]", file=sys.stderr)
+    shaping = [f"{k} {v}" for k, v in summary["processors"].items()]
+    shaping += [f"stop sequence {','.join(map(str, q))}" for q in summary["stop"]["stop_sequences"]]
+    shaping += [f"stop string {t!r}" for t in summary["stop"]["stop_strings"]]
+    if shaping:
+        print(f"[processors and stopping: {'; '.join(shaping)}]", file=sys.stderr)
     return 0

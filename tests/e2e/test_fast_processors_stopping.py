@@ -249,6 +249,22 @@ def test_cli_processor_flags_reach_generate_and_stop_strings_cut_the_completion(
     assert code == 0 and data["stop_reason"] == "stop_sequence" and data["token_ids"] == plain["token_ids"][:3]
 
 
+def test_cli_summary_and_json_report_the_processors_and_stopping_rules_in_force(capsys, model_dir):
+    """PROC-1, STOP-1..3: the settings a run used are in --json's summary (active settings only, as the toy
+    format writes them) and in a last summary line, which is absent when none is given."""
+    base = ("t1 t2", "--members", model_dir, "--no-chat", "--max-new-tokens", "4")
+    code, out, err = run_cli(capsys, *base, "--json", "--repetition-penalty", "1.5", "--logit-bias", "3=-2",
+                             "--stop", "t9", "--stop-sequence", "4,5", "--stop-token-ids", "7")
+    summary = json.loads(out)["summary"]
+    assert code == 0 and summary["processors"] == {"repetition_penalty": "3/2", "logit_bias": {"3": "-2"}}
+    assert summary["stop"]["stop_strings"] == ["t9"] and summary["stop"]["stop_sequences"] == [[4, 5]]
+    assert 7 in summary["stop"]["eos_token_id"]
+    code, out, err = run_cli(capsys, *base, "--no-stream", "--min-p", "0.25", "--stop", "t9")
+    assert code == 0 and err.strip().splitlines()[-1] == "[processors and stopping: min_p 1/4; stop string 't9']"
+    code, out, err = run_cli(capsys, *base, "--no-stream")
+    assert code == 0 and "processors and stopping" not in err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--repetition-penalty", "0"], "--repetition-penalty: must be > 0"),
     (["--repetition-penalty", "-2"], "--repetition-penalty: must be > 0"),
