@@ -213,9 +213,12 @@ def _mask(scores, banned: set, name: str):
 
 
 def _overflow(logits: np.ndarray, name: str):
-    """Logits a processor made +inf or NaN (a bias or penalty beyond float64) are an error naming it. PROC-11."""
+    """Logits a processor made +inf or NaN (a bias or penalty beyond float64), or all -inf, are an error
+    naming it. PROC-11."""
     if np.isnan(logits).any() or np.isposinf(logits).any():
         raise ValueError(f"{name}: makes a logit +inf or NaN in float64 (PROC-11); use a less extreme {name}")
+    if np.isneginf(logits).all():
+        raise ValueError(f"{name}: rules out every possible token at this position; relax {name}")
     return _scores(logits=logits)
 
 

@@ -18,6 +18,7 @@ from specens.members import Member
 from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
 from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
 from specens.reference.processors import Processors
+from specens.reference.transforms import Sampling
 
 torch.set_num_threads(1)
 VOCAB = 12
@@ -177,9 +178,12 @@ def test_an_ensemble_that_a_processor_empties_names_that_processor():
     """PROC-11: a chain that rules out every token is an error naming the processor."""
     everything = Processors(bad_words_ids=[[t] for t in range(VOCAB)])
     for combination in (WeightedEnsemble({"a": "1/2", "b": "1/2"}), ContrastiveDecoding(expert="b", amateur="a", mu=0)):
-        ensemble = Ensemble(members(), combination, processors=everything)  # modes probs and raw-logits
-        with pytest.raises(ValueError, match="bad_words_ids: rules out every possible token at position 0"):
-            generate(ensemble, [1], max_new_tokens=3, seed=0)
+        for temperature in (1, 0):  # greedy too: an emptied row is refused, never read as a one-hot at token 0
+            ensemble = Ensemble(members(), combination, processors=everything,  # modes probs and raw-logits
+                                sampling=Sampling(temperature=temperature))
+            for method in methods()[:3]:
+                with pytest.raises(ValueError, match="bad_words_ids: rules out every possible token at position 0"):
+                    generate(ensemble, [1], max_new_tokens=3, method=method, seed=0)
 
 
 @pytest.mark.parametrize("kwargs, name", [

@@ -184,6 +184,8 @@ def test_a_bias_or_penalty_beyond_float64_is_an_error_naming_it():
     with pytest.raises(ValueError, match=r"^frequency_penalty/presence_penalty: makes a logit \+inf or NaN"):
         apply_presence_frequency(logits(0.0, 0.0), F(0), F(-1e308), (0, 0))
     assert apply_presence_frequency(logits(0.0, 0.0), F(0), F(1e308), (0, 0)).to_probs() == (0, 1)
+    with pytest.raises(ValueError, match="^frequency_penalty/presence_penalty: rules out every possible token"):
+        apply_presence_frequency(logits(0.0, 0.0), F(1e308), F(1e308), (0, 1))
 
 
 # -- PROC-9: the order ----------------------------------------------------------------------------------
