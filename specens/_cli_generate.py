@@ -29,7 +29,8 @@ FLAGS = {"prompts": "prompt", "max_new_tokens": "--max-new-tokens", "temperature
          "frequency_penalty": "--frequency-penalty", "no_repeat_ngram_size": "--no-repeat-ngram-size",
          "min_new_tokens": "--min-new-tokens", "logit_bias": "--logit-bias", "bad_words_ids": "--bad-words",
          "min_p": "--min-p", "stop_strings": "--stop", "stop_sequences": "--stop-sequence",
-         "eos_token_id": "--stop-token-ids"}
+         "eos_token_id": "--stop-token-ids",
+         "frequency_penalty/presence_penalty": "--frequency-penalty/--presence-penalty"}
 
 
 def add_arguments(p: argparse.ArgumentParser):
@@ -85,7 +86,8 @@ def add_arguments(p: argparse.ArgumentParser):
     g.add_argument("--min-p", help="after top-p, rule out tokens below this fraction of the top probability (0 is off)")
     g.add_argument("--stop", action="append", metavar="STRING",
                    help="stop once the completion's text contains STRING, and cut it right after (with --stream, the "
-                        "token that completes it is printed whole); repeatable")
+                        "token that completes it is printed whole); repeatable; taken as written: in bash a newline "
+                        "is $'\\n', not '\\n'")
     g.add_argument("--stop-token-ids", metavar="ID,...",
                    help="more token ids that end the completion like the EOS ids (vLLM's stop_token_ids)")
     g.add_argument("--stop-sequence", action="append", metavar="ID,...",
@@ -134,7 +136,11 @@ def cli_error(e: ValueError) -> ValueError:
     if match is None or match.group(1) not in FLAGS:
         return e
     where = f" {match.group(2)[1:-1]}" if match.group(2) else ""
-    return ValueError(f"{FLAGS[match.group(1)]}{where}: {str(e)[match.end():]}")
+    rest = str(e)[match.end():]
+    if "_" in match.group(1):  # the fix names the setting again ("relax bad_words_ids", PROC-11): flags there too
+        rest = re.sub(rf"\b{re.escape(match.group(1))}\b(?!=)", FLAGS[match.group(1)], rest)
+        rest = rest.replace(" or dtype float64", " or --dtype float64")
+    return ValueError(f"{FLAGS[match.group(1)]}{where}: {rest}")
 
 
 def _split(text: str | None, n: int, what: str) -> list[str] | None:

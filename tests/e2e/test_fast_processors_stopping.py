@@ -276,6 +276,8 @@ def test_cli_summary_and_json_report_the_processors_and_stopping_rules_in_force(
     (["--logit-bias", f"{VOCAB}=1"], f"--logit-bias: token {VOCAB} is outside the vocabulary"),
     (["--logit-bias", "3:1"], "--logit-bias: give ID=BIAS pairs"),
     (["--logit-bias", "3=1,3=-1"], "--logit-bias: token 3 is given twice"),
+    (["--logit-bias", "3=1e308", "--max-new-tokens", "4"],
+     "--logit-bias: makes a logit +inf or NaN in float32 (PROC-11); use a less extreme --logit-bias or --dtype float64"),
     (["--stop", "xyz"], "--stop: the tokenizer cannot produce 'xyz'"),
     (["--stop-token-ids", "99"], "--stop-token-ids: 99 is not a token id"),
     (["--stop-sequence", "1,x"], "--stop-sequence: give token ids separated by commas"),
