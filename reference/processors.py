@@ -212,11 +212,22 @@ def _mask(scores, banned: set, name: str):
     return _scores(logits=logits)
 
 
-def _add(scores, amounts: np.ndarray):
+def _overflow(logits: np.ndarray, name: str):
+    """Logits a processor made +inf or NaN (a bias or penalty beyond float64), or all -inf, are an error
+    naming it. PROC-11."""
+    if np.isnan(logits).any() or np.isposinf(logits).any():
+        raise ValueError(f"{name}: makes a logit +inf or NaN in float64 (PROC-11); use a less extreme {name}")
+    if np.isneginf(logits).all():
+        raise ValueError(f"{name}: rules out every possible token at this position; relax {name}")
+    return _scores(logits=logits)
+
+
+def _add(scores, amounts: np.ndarray, name: str):
     """Add float64 amounts to the logits (log p on a probability row), -inf kept; none added: unchanged. PROC-11."""
     if not np.any(amounts):
         return scores
-    return _scores(logits=scores.to_logits() + amounts)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _overflow(scores.to_logits() + amounts, name)
 
 
 def apply_logit_bias(scores, logit_bias: Mapping):
@@ -227,7 +238,7 @@ def apply_logit_bias(scores, logit_bias: Mapping):
     amounts = np.zeros(scores.vocab_size)
     for token, b in logit_bias.items():
         amounts[token] = float(b)
-    return _add(scores, amounts)
+    return _add(scores, amounts, "logit_bias")
 
 
 def apply_repetition_penalty(scores, penalty: Fraction, history: Sequence[int]):
@@ -246,8 +257,9 @@ def apply_repetition_penalty(scores, penalty: Fraction, history: Sequence[int]):
     logits = np.array(scores.to_logits(), dtype=np.float64)
     theta = float(penalty)
     part = logits[seen]
-    logits[seen] = np.where(part < 0, part * theta, part / theta)
-    return _scores(logits=logits)
+    with np.errstate(over="ignore"):
+        logits[seen] = np.where(part < 0, part * theta, part / theta)
+    return _overflow(logits, "repetition_penalty")
 
 
 def apply_presence_frequency(scores, presence: Fraction, frequency: Fraction, generated: Sequence[int]):
@@ -257,9 +269,10 @@ def apply_presence_frequency(scores, presence: Fraction, frequency: Fraction, ge
     On logits (0, 0, 0) after generated (1, 1) with frequency 1/2, presence 1: (0, -2, 0).
     """
     amounts = np.zeros(scores.vocab_size)
-    for token, count in Counter(generated).items():
-        amounts[token] = -(float(frequency) * count + float(presence))
-    return _add(scores, amounts)
+    with np.errstate(over="ignore"):
+        for token, count in Counter(generated).items():
+            amounts[token] = -(float(frequency) * count + float(presence))
+    return _add(scores, amounts, "frequency_penalty/presence_penalty")
 
 
 def banned_ngram_tokens(n: int, history: Sequence[int]) -> set:

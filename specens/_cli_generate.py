@@ -29,7 +29,8 @@ FLAGS = {"prompts": "prompt", "max_new_tokens": "--max-new-tokens", "temperature
          "frequency_penalty": "--frequency-penalty", "no_repeat_ngram_size": "--no-repeat-ngram-size",
          "min_new_tokens": "--min-new-tokens", "logit_bias": "--logit-bias", "bad_words_ids": "--bad-words",
          "min_p": "--min-p", "stop_strings": "--stop", "stop_sequences": "--stop-sequence",
-         "eos_token_id": "--stop-token-ids"}
+         "eos_token_id": "--stop-token-ids",
+         "frequency_penalty/presence_penalty": "--frequency-penalty/--presence-penalty"}
 
 
 def add_arguments(p: argparse.ArgumentParser):
@@ -86,7 +87,8 @@ def add_arguments(p: argparse.ArgumentParser):
     g.add_argument("--min-p", help="after top-p, rule out tokens below this fraction of the top probability (0 is off)")
     g.add_argument("--stop", action="append", metavar="STRING",
                    help="stop once the completion's text contains STRING, and cut it right after (with --stream, the "
-                        "token that completes it is printed whole); repeatable")
+                        "token that completes it is printed whole); repeatable; taken as written: in bash a newline "
+                        "is $'\\n', not '\\n'")
     g.add_argument("--stop-token-ids", metavar="ID,...",
                    help="more token ids that end the completion like the EOS ids (vLLM's stop_token_ids)")
     g.add_argument("--stop-sequence", action="append", metavar="ID,...",
@@ -135,7 +137,11 @@ def cli_error(e: ValueError) -> ValueError:
     if match is None or match.group(1) not in FLAGS:
         return e
     where = f" {match.group(2)[1:-1]}" if match.group(2) else ""
-    return ValueError(f"{FLAGS[match.group(1)]}{where}: {str(e)[match.end():]}")
+    rest = str(e)[match.end():]
+    if "_" in match.group(1):  # the fix names the setting again ("relax bad_words_ids", PROC-11): flags there too
+        rest = re.sub(rf"\b{re.escape(match.group(1))}\b(?!=)", FLAGS[match.group(1)], rest)
+        rest = rest.replace(" or dtype float64", " or --dtype float64")
+    return ValueError(f"{FLAGS[match.group(1)]}{where}: {rest}")
 
 
 def _split(text: str | None, n: int, what: str, each: str = "one per member") -> list[str] | None:
@@ -326,6 +332,8 @@ def parse_logit_bias(text: str) -> dict:
         match = re.fullmatch(r"\s*(\d+)\s*=\s*(\S+)\s*", part)
         if match is None:
             raise ValueError(f"--logit-bias: give ID=BIAS pairs separated by commas, e.g. 13=-100,42=2.5; got {part!r}")
+        if int(match.group(1)) in bias:
+            raise ValueError(f"--logit-bias: token {int(match.group(1))} is given twice; give each id once")
         bias[int(match.group(1))] = match.group(2)
     return bias
 
@@ -451,6 +459,7 @@ def describe(ensemble, method) -> dict:
 
 def run(args) -> int:
     from specens import generate
+    from specens.reference.processors import Processors
 
     started = time.perf_counter()
     prompt = read_prompt(args)
@@ -460,9 +469,10 @@ def run(args) -> int:
         model_input = chat_prompt(ensemble.tokenizer, prompt, args.chat)
         shown_prompt = prompt if isinstance(model_input, str) else ""  # a chat answer is printed alone
         streamer = CompletionStreamer(ensemble.tokenizer, shown_prompt, ensemble.eos_token_id) if stream else None
+        settings = processor_settings(args, ensemble.tokenizer)
         out = generate(ensemble, model_input, max_new_tokens=args.max_new_tokens, method=method, seed=args.seed,
                        trace=args.trace, streamer=streamer, threads="auto" if args.threads is None else args.threads,
-                       stop_strings=args.stop, **processor_settings(args, ensemble.tokenizer))
+                       stop_strings=args.stop, **settings)
     except ValueError as e:
         raise cli_error(e) from None
     shown = out.tokens[:-1] if out.stop_reason == "eos" else out.tokens  # the summary says why it stopped
@@ -490,6 +500,10 @@ def run(args) -> int:
         "threads": stats.threads,
         "seconds_total": time.perf_counter() - started,
         **describe(ensemble, method),
+        # PROC-1, STOP-1..3: the settings in force, so that a run can be read back and repeated
+        "processors": Processors(**settings).to_json(),
+        "stop": {"eos_token_id": list(ensemble.eos_token_id), "stop_sequences": [list(q) for q in ensemble.stop_sequences],
+                 "stop_strings": list(args.stop or ())},
     }
     if args.json:
         print(json.dumps({"prompt": prompt, "completion": completion, "token_ids": out.tokens,
@@ -509,4 +523,9 @@ def run(args) -> int:
           + f"forwards per token; cost-model speed-up {summary['cost_model_speedup']:.2f}x over the standard ensemble]\n"
           f"[{summary['method']} over {summary['combination']}]\n"
           f"[members: {'; '.join(summary['members'])}]", file=sys.stderr)
+    shaping = [f"{k} {v}" for k, v in summary["processors"].items()]
+    shaping += [f"stop sequence {','.join(map(str, q))}" for q in summary["stop"]["stop_sequences"]]
+    shaping += [f"stop string {t!r}" for t in summary["stop"]["stop_strings"]]
+    if shaping:
+        print(f"[processors and stopping: {'; '.join(shaping)}]", file=sys.stderr)
     return 0

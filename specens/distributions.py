@@ -100,9 +100,14 @@ def temperature_overflows(logits: torch.Tensor, sampling: Sampling) -> bool:
 def greedy(dist: torch.Tensor) -> torch.Tensor:
     """The one-hot at argmax of each row, ties to the lowest id. TRANSFORM-5.
 
-    greedy((0.25, 0.375, 0.375)) == (0, 1, 0): torch.argmax returns the first maximal index.
+    greedy((0.25, 0.375, 0.375)) == (0, 1, 0): torch.argmax returns the first maximal index. A row with
+    nothing to sample (NaN, as softmax leaves a row of -inf logits, e.g. one a processor emptied) stays
+    NaN, so that drawing from it raises EmptyDistribution as at T > 0 instead of emitting token 0
+    (PROC-11, TRANSFORM-1).
     """
-    return torch.zeros_like(dist).scatter_(-1, torch.argmax(dist, dim=-1, keepdim=True), 1.0)
+    one_hot = torch.zeros_like(dist).scatter_(-1, torch.argmax(dist, dim=-1, keepdim=True), 1.0)
+    empty = ~(dist > 0).any(dim=-1, keepdim=True)  # NaN > 0 is False
+    return one_hot.masked_fill(empty, float("nan"))
 
 
 def member_probs(logits: torch.Tensor, sampling: Sampling, min_p: float = 0.0) -> torch.Tensor:

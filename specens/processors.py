@@ -63,11 +63,11 @@ def presence_frequency_penalty(logits: torch.Tensor, counts: torch.Tensor, prese
     Args: logits (R, V); counts (R, V) occurrences in each row's counted prefix. Returns (R, V).
     Example: presence 1, frequency 1/2, logits (0, 0), counts (2, 0): (-2, 0).
     """
-    out = logits
+    out, unseen = logits, counts == 0  # an unseen token is left alone, even by a penalty beyond the dtype (0 * inf)
     if frequency:
-        out = out - frequency * counts.to(logits.dtype)
+        out = out - (frequency * counts.to(logits.dtype)).masked_fill(unseen, 0)
     if presence:
-        out = out - presence * (counts > 0).to(logits.dtype)
+        out = out - (presence * (counts > 0).to(logits.dtype)).masked_fill(unseen, 0)
     return out
 
 
@@ -235,9 +235,25 @@ class ProcessorChain:
         Args: logits (R, V); ids (L,) prompt + generated tokens; ends (R,) each >= prompt_length.
         Returns (R, V), in the dtype of `logits`.
         """
-        for _, logits in self.steps(logits, ids, ends, prompt_length):
+        rows = logits
+        for _, logits in self.steps(rows, ids, ends, prompt_length):
             pass
+        if bool((torch.isnan(logits) | torch.isposinf(logits)).any()):  # PROC-11: name the step that overflowed
+            self._raise_overflow(rows, ids, ends, prompt_length)
         return logits
+
+    def _raise_overflow(self, rows: torch.Tensor, ids: torch.Tensor, ends: torch.Tensor, prompt_length: int):
+        """Raise the ValueError of PROC-11 for the first step that made a logit +inf or NaN (a bias or a
+        penalty beyond the range of the rows' dtype); rows that were already +inf or NaN are the
+        member's own, and are left to the caller."""
+        before = torch.isnan(rows) | torch.isposinf(rows)  # (R, V)
+        if bool(before.any()):
+            return
+        for name, out in self.steps(rows, ids, ends, prompt_length):
+            if bool((torch.isnan(out) | torch.isposinf(out)).any()):
+                dtype = str(rows.dtype).replace("torch.", "")
+                raise ValueError(f"{name}: makes a logit +inf or NaN in {dtype} (PROC-11); use a less extreme {name}"
+                                 + (" or dtype float64" if rows.dtype != torch.float64 else ""))
 
     def emptied_by(self, row: torch.Tensor, ids: torch.Tensor, end: int, prompt_length: int) -> str | None:
         """The step that ruled out the last possible token of one row (V,), or None. PROC-11."""

@@ -18,6 +18,7 @@ from specens.members import Member
 from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
 from specens.reference.methods import MixtureEnsemble, NaiveSE, SpeculativeEnsemble, StandardEnsemble
 from specens.reference.processors import Processors
+from specens.reference.transforms import Sampling
 
 torch.set_num_threads(1)
 VOCAB = 12
@@ -97,6 +98,19 @@ def test_a_stop_string_cuts_the_text_right_after_it_and_the_tokens_after_the_com
     assert stopped > 10
 
 
+def test_a_stop_string_that_begins_in_the_prompt_does_not_stop_the_row():
+    """STOP-3: only the completion's text is read, so a stop string spanning the end of the prompt and
+    the first token is not a stop (transformers' StopStringCriteria, which reads the prompt's tokens,
+    would stop there)."""
+    tokenizer = tiny_tokenizer(VOCAB)
+    ensemble = Ensemble(members(tokenizer), eos_token_id=None)
+    free = generate(ensemble, "t1 t2", max_new_tokens=4, seed=0)
+    spanning = f"t2 t{free.tokens[0]}"  # the prompt's last word and the first generated one
+    assert spanning not in free.text  # so only the prompt could complete it
+    out = generate(ensemble, "t1 t2", max_new_tokens=4, seed=0, stop_strings=[spanning])
+    assert out.stop_reason == "max_new_tokens" and out.tokens == free.tokens
+
+
 @pytest.mark.parametrize("mode", ["probs", "raw-logits"])
 def test_transformers_processors_given_as_a_list_equal_the_built_in_ones(mode):
     """PROC-2, PROC-4, PROC-10, PROC-12: a LogitsProcessorList of transformers' repetition penalty and
@@ -164,9 +178,38 @@ def test_an_ensemble_that_a_processor_empties_names_that_processor():
     """PROC-11: a chain that rules out every token is an error naming the processor."""
     everything = Processors(bad_words_ids=[[t] for t in range(VOCAB)])
     for combination in (WeightedEnsemble({"a": "1/2", "b": "1/2"}), ContrastiveDecoding(expert="b", amateur="a", mu=0)):
-        ensemble = Ensemble(members(), combination, processors=everything)  # modes probs and raw-logits
-        with pytest.raises(ValueError, match="bad_words_ids: rules out every possible token at position 0"):
-            generate(ensemble, [1], max_new_tokens=3, seed=0)
+        for temperature in (1, 0):  # greedy too: an emptied row is refused, never read as a one-hot at token 0
+            ensemble = Ensemble(members(), combination, processors=everything,  # modes probs and raw-logits
+                                sampling=Sampling(temperature=temperature))
+            for method in methods()[:3]:
+                with pytest.raises(ValueError, match="bad_words_ids: rules out every possible token at position 0"):
+                    generate(ensemble, [1], max_new_tokens=3, method=method, seed=0)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(logit_bias={5: 1e308}), "logit_bias"),
+    (dict(repetition_penalty=1e-300), "repetition_penalty"),
+    (dict(presence_penalty=-1e39), "frequency_penalty/presence_penalty"),
+])
+def test_a_bias_or_penalty_beyond_the_dtype_is_an_error_naming_it(kwargs, name):
+    """PROC-11: a step that makes a logit +inf or NaN in the rows' dtype is named, not blamed on a member
+    or the combination, in modes probs and raw-logits."""
+    for combination in (WeightedEnsemble({"a": "1/2", "b": "1/2"}), ContrastiveDecoding(expert="b", amateur="a")):
+        ensemble = Ensemble(members(), combination, eos_token_id=0)
+        with pytest.raises(ValueError) as error:
+            generate(ensemble, [1, 2], max_new_tokens=3, seed=0, **kwargs)
+        assert str(error.value).startswith(f"{name}: makes a logit +inf or NaN in float32"), str(error.value)
+
+
+def test_a_penalty_beyond_float32_on_unseen_tokens_changes_nothing():
+    """PROC-3: a presence or frequency penalty beyond float32 rules out the tokens generated before
+    (-inf), and leaves the others alone (no 0 * inf), as the reference does in float64."""
+    ensemble = Ensemble(members(), eos_token_id=None)
+    plain = generate(ensemble, [1], max_new_tokens=6, seed=3, no_repeat_ngram_size=1)
+    huge = generate(ensemble, [1], max_new_tokens=6, seed=3, presence_penalty=1e39, frequency_penalty=1e39,
+                    bad_words_ids=[[1]])
+    assert len(set(huge.tokens)) == 6 and 1 not in huge.tokens
+    assert plain.tokens == huge.tokens  # the same bans: every token seen before (the prompt's 1 by bad_words_ids)
 
 
 def run_cli(capsys, *args):
@@ -210,12 +253,31 @@ def test_cli_processor_flags_reach_generate_and_stop_strings_cut_the_completion(
     assert code == 0 and data["stop_reason"] == "stop_sequence" and data["token_ids"] == plain["token_ids"][:3]
 
 
+def test_cli_summary_and_json_report_the_processors_and_stopping_rules_in_force(capsys, model_dir):
+    """PROC-1, STOP-1..3: the settings a run used are in --json's summary (active settings only, as the toy
+    format writes them) and in a last summary line, which is absent when none is given."""
+    base = ("t1 t2", "--members", model_dir, "--no-chat", "--max-new-tokens", "4")
+    code, out, err = run_cli(capsys, *base, "--json", "--repetition-penalty", "1.5", "--logit-bias", "3=-2",
+                             "--stop", "t9", "--stop-sequence", "4,5", "--stop-token-ids", "7")
+    summary = json.loads(out)["summary"]
+    assert code == 0 and summary["processors"] == {"repetition_penalty": "3/2", "logit_bias": {"3": "-2"}}
+    assert summary["stop"]["stop_strings"] == ["t9"] and summary["stop"]["stop_sequences"] == [[4, 5]]
+    assert 7 in summary["stop"]["eos_token_id"]
+    code, out, err = run_cli(capsys, *base, "--no-stream", "--min-p", "0.25", "--stop", "t9")
+    assert code == 0 and err.strip().splitlines()[-1] == "[processors and stopping: min_p 1/4; stop string 't9']"
+    code, out, err = run_cli(capsys, *base, "--no-stream")
+    assert code == 0 and "processors and stopping" not in err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--repetition-penalty", "0"], "--repetition-penalty: must be > 0"),
     (["--repetition-penalty", "-2"], "--repetition-penalty: must be > 0"),
     (["--min-new-tokens", "20", "--max-new-tokens", "10"], "--min-new-tokens: 20 is above max_new_tokens=10"),
     (["--logit-bias", f"{VOCAB}=1"], f"--logit-bias: token {VOCAB} is outside the vocabulary"),
     (["--logit-bias", "3:1"], "--logit-bias: give ID=BIAS pairs"),
+    (["--logit-bias", "3=1,3=-1"], "--logit-bias: token 3 is given twice"),
+    (["--logit-bias", "3=1e308", "--max-new-tokens", "4"],
+     "--logit-bias: makes a logit +inf or NaN in float32 (PROC-11); use a less extreme --logit-bias or --dtype float64"),
     (["--stop", "xyz"], "--stop: the tokenizer cannot produce 'xyz'"),
     (["--stop-token-ids", "99"], "--stop-token-ids: 99 is not a token id"),
     (["--stop-sequence", "1,x"], "--stop-sequence: give token ids separated by commas"),

@@ -174,6 +174,20 @@ def test_a_chain_that_rules_out_every_token_names_the_processor():
         apply_bad_words(logits(0.0, -np.inf), ((0,),), ())
 
 
+def test_a_bias_or_penalty_beyond_float64_is_an_error_naming_it():
+    """PROC-11: a step that makes a logit +inf or NaN names its setting; one that only drives a logit to
+    -inf is a mask like any other."""
+    with pytest.raises(ValueError, match=r"^logit_bias: makes a logit \+inf or NaN in float64"):
+        apply_logit_bias(logits(1e308, 0.0), {0: 1e308})
+    with pytest.raises(ValueError, match=r"^repetition_penalty: makes a logit \+inf or NaN"):
+        apply_repetition_penalty(logits(2.0, 0.0), F(1e-308), (0,))
+    with pytest.raises(ValueError, match=r"^frequency_penalty/presence_penalty: makes a logit \+inf or NaN"):
+        apply_presence_frequency(logits(0.0, 0.0), F(0), F(-1e308), (0, 0))
+    assert apply_presence_frequency(logits(0.0, 0.0), F(0), F(1e308), (0, 0)).to_probs() == (0, 1)
+    with pytest.raises(ValueError, match="^frequency_penalty/presence_penalty: rules out every possible token"):
+        apply_presence_frequency(logits(0.0, 0.0), F(1e308), F(1e308), (0, 1))
+
+
 # -- PROC-9: the order ----------------------------------------------------------------------------------
 def test_logit_bias_comes_before_the_repetition_penalty():
     """PROC-9: with l = -1, bias +2 then penalty 2 gives 1 / 2; the other order would give 0."""
