@@ -141,6 +141,7 @@ def cli_error(e: ValueError) -> ValueError:
     if "_" in match.group(1):  # the fix names the setting again ("relax bad_words_ids", PROC-11): flags there too
         rest = re.sub(rf"\b{re.escape(match.group(1))}\b(?!=)", FLAGS[match.group(1)], rest)
         rest = rest.replace(" or dtype float64", " or --dtype float64")
+    rest = rest.replace("max_new_tokens=", "--max-new-tokens ").replace("at most max_new_tokens", "at most --max-new-tokens")
     return ValueError(f"{FLAGS[match.group(1)]}{where}: {rest}")
 
 

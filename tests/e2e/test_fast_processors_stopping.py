@@ -272,7 +272,7 @@ def test_cli_summary_and_json_report_the_processors_and_stopping_rules_in_force(
 @pytest.mark.parametrize("args, message", [
     (["--repetition-penalty", "0"], "--repetition-penalty: must be > 0"),
     (["--repetition-penalty", "-2"], "--repetition-penalty: must be > 0"),
-    (["--min-new-tokens", "20", "--max-new-tokens", "10"], "--min-new-tokens: 20 is above max_new_tokens=10"),
+    (["--min-new-tokens", "20", "--max-new-tokens", "10"], "--min-new-tokens: 20 is above --max-new-tokens 10"),
     (["--logit-bias", f"{VOCAB}=1"], f"--logit-bias: token {VOCAB} is outside the vocabulary"),
     (["--logit-bias", "3:1"], "--logit-bias: give ID=BIAS pairs"),
     (["--logit-bias", "3=1,3=-1"], "--logit-bias: token 3 is given twice"),
