@@ -35,7 +35,6 @@ from specens.reference.transforms import Sampling
 from specens.state import PHASES, Run
 
 METHODS = (StandardEnsemble, NaiveSE, SpeculativeEnsemble, MixtureEnsemble, SpeculativeMixture)
-PROCESSOR_SETTINGS = tuple(Processors.__dataclass_fields__)  # generate()'s per-call processor arguments (PROC-1)
 DTYPES = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
           torch.float64: torch.float64}
 
@@ -142,26 +141,27 @@ class Ensemble(MemberLookup):
         self.device = resolve_device(device) if device is not None else members[0].output_device
         self.dtype = DTYPES[dtype]
         self.stop_sequences = checked_stop_sequences(stop_sequences, vocab_size=self.vocab_size)  # STOP-2
-        self.processors, self.logits_processor = self._processors(processors, logits_processor)
-        self.chain = ProcessorChain(self.processors, vocab_size=self.vocab_size, eos=self.eos_token_id,
-                                    device=self.device, logits_processor=self.logits_processor)
-        self.combiner = Combiner(combination, names, self.mode, sampling, device=self.device, dtype=self.dtype,
-                                 min_p=self.chain.min_p)
+        self._set_sampling(sampling, processors, logits_processor)
 
-    def _processors(self, processors, logits_processor):
-        """PROC-1's settings checked against V and E, and the user's processors as a list of callables."""
+    def _set_sampling(self, sampling: Sampling, processors, logits_processor):
+        """Sampling, PROC-1's settings (checked against V and E) and the user's processors (as a tuple of
+        callables), with the processor chain and the combiner built from them."""
         if not isinstance(processors, Processors):
             raise ValueError(f"processors: must be a specens Processors(repetition_penalty=..., ...), "
                              f"got {processors!r}")
         processors.check(self.vocab_size, self.eos_token_id)
         if logits_processor is None:
-            return processors, ()
-        if callable(logits_processor) and not isinstance(logits_processor, (list, tuple)):
+            logits_processor = ()
+        elif callable(logits_processor) and not isinstance(logits_processor, (list, tuple)):
             logits_processor = [logits_processor]
         if not isinstance(logits_processor, (list, tuple)) or not all(callable(p) for p in logits_processor):
             raise ValueError(f"logits_processor: a transformers.LogitsProcessorList, or a list of processors "
                              f"called as processor(input_ids, scores), got {logits_processor!r}")
-        return processors, tuple(logits_processor)
+        self.sampling, self.processors, self.logits_processor = sampling, processors, tuple(logits_processor)
+        self.chain = ProcessorChain(processors, vocab_size=self.vocab_size, eos=self.eos_token_id,
+                                    device=self.device, logits_processor=self.logits_processor)
+        self.combiner = Combiner(self.combination, self.names, self.mode, sampling, device=self.device,
+                                 dtype=self.dtype, min_p=self.chain.min_p)
 
     def _eos(self, eos_token_id) -> tuple[int, ...]:
         """E as the reference stores it: a sorted tuple of distinct ids in [0, V). METHOD-3."""
@@ -181,12 +181,7 @@ class Ensemble(MemberLookup):
         if sampling == self.sampling and processors == self.processors and logits_processor is self.logits_processor:
             return self
         other = copy.copy(self)
-        other.sampling = sampling
-        other.processors, other.logits_processor = self._processors(processors, logits_processor)
-        other.chain = ProcessorChain(other.processors, vocab_size=self.vocab_size, eos=self.eos_token_id,
-                                     device=self.device, logits_processor=other.logits_processor)
-        other.combiner = Combiner(self.combination, self.names, self.mode, sampling, device=self.device,
-                                  dtype=self.dtype, min_p=other.chain.min_p)
+        other._set_sampling(sampling, processors, logits_processor)
         return other
 
     def _align_vocabulary(self, vocab_size: int | None) -> int:
@@ -413,6 +408,6 @@ def _result(ensemble: Ensemble, run: Run, trace: bool) -> Generation:
     shown = run.emitted[:-1] if stop_reason == "eos" else run.emitted  # .stop_reason says it; tokens keep the EOS
     text = ensemble.tokenizer.decode(shown) if ensemble.tokenizer is not None else None
     if stop_reason == "stop_string":
-        text = ensemble.tokenizer.decode(run.emitted)[: run.text_end]  # STOP-3: cut right after the stop string
+        text = text[: run.text_end]  # STOP-3: cut right after the stop string (shown is every emitted token)
     return Generation(tokens=list(run.emitted), stats=stats, text=text, stop_reason=stop_reason, trace=run.trace,
                       decisions=list(run.decisions) if trace else None, uniforms_used=len(run.stream.used))
