@@ -18,8 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .numbers import as_float, as_fraction, normalise
-
-MAX_EXACT_PENALTY = 64  # PROC-11: p ** theta is exact for an integer theta up to this, as TRANSFORM-2
+from .transforms import MAX_EXACT_POWER, Scores  # PROC-11: p ** theta is exact up to the bound of TRANSFORM-2
 
 
 def _int(value, name: str, fix: str) -> int:
@@ -104,7 +103,7 @@ class Processors:
     @property
     def active(self) -> bool:
         """Whether any setting differs from its inactive default. PROC-1."""
-        return self != Processors()
+        return self != NO_PROCESSORS
 
     @property
     def reads_history(self) -> bool:
@@ -187,12 +186,6 @@ class Prefix:
 
 
 # -- one function per processor (PROC-2 .. PROC-8) ----------------------------------------------------
-def _scores(**kw):
-    from .transforms import Scores
-
-    return Scores(**kw)
-
-
 def _mask(scores, banned: set, name: str):
     """Rule the tokens `banned` out (-inf, or probability 0 renormalised exactly). PROC-11.
 
@@ -204,12 +197,12 @@ def _mask(scores, banned: set, name: str):
         kept = [p if x not in banned else Fraction(0) for x, p in enumerate(scores.probs)]
         if not any(kept):
             raise ValueError(f"{name}: rules out every possible token at this position; relax {name}")
-        return _scores(probs=normalise(kept))
+        return Scores(probs=normalise(kept))
     logits = np.array(scores.logits, dtype=np.float64)
     logits[sorted(banned)] = -np.inf
     if np.isneginf(logits).all():
         raise ValueError(f"{name}: rules out every possible token at this position; relax {name}")
-    return _scores(logits=logits)
+    return Scores(logits=logits)
 
 
 def _overflow(logits: np.ndarray, name: str):
@@ -219,7 +212,7 @@ def _overflow(logits: np.ndarray, name: str):
         raise ValueError(f"{name}: makes a logit +inf or NaN in float64 (PROC-11); use a less extreme {name}")
     if np.isneginf(logits).all():
         raise ValueError(f"{name}: rules out every possible token at this position; relax {name}")
-    return _scores(logits=logits)
+    return Scores(logits=logits)
 
 
 def _add(scores, amounts: np.ndarray, name: str):
@@ -251,9 +244,9 @@ def apply_repetition_penalty(scores, penalty: Fraction, history: Sequence[int]):
     seen = sorted(set(history))
     if penalty == 1 or not seen:
         return scores
-    if scores.probs is not None and penalty.denominator == 1 and penalty <= MAX_EXACT_PENALTY:
+    if scores.probs is not None and penalty.denominator == 1 and penalty <= MAX_EXACT_POWER:
         power, seen_set = int(penalty), set(seen)
-        return _scores(probs=normalise([p ** power if x in seen_set else p for x, p in enumerate(scores.probs)]))
+        return Scores(probs=normalise([p ** power if x in seen_set else p for x, p in enumerate(scores.probs)]))
     logits = np.array(scores.to_logits(), dtype=np.float64)
     theta = float(penalty)
     part = logits[seen]
