@@ -233,6 +233,10 @@ def build(args):
                                                                                  args.default_proposer)):
         if value is not None and value not in names:
             raise ValueError(f"{flag}: {value!r} is not one of the members {', '.join(names)}; name one of them")
+    method_name = args.method or default_method(names).name
+    if args.drafter is not None and method_name not in ("naive", "speculative-mixture"):  # METHOD-5, before loading
+        raise ValueError(f"--drafter: only --method naive or speculative-mixture draft from a member or from a model "
+                         f"outside the ensemble, got --method {method_name}")
     check_threads(args.threads)  # before loading; generate() sets the count for the run
     check_sampling_flags(args)
     stop_token_ids = _id_list(args.stop_token_ids, "--stop-token-ids") if args.stop_token_ids else []
@@ -246,9 +250,6 @@ def build(args):
     members = [Member.from_pretrained(path, name=name, device=device, dtype=torch.float32) for name, path in resolved]
     drafter = None  # METHOD-5: --drafter names a model outside the ensemble
     if args.drafter is not None and args.drafter not in names:
-        if args.method not in ("naive", "speculative-mixture"):
-            raise ValueError(f"--drafter: only --method naive or speculative-mixture draft from a model outside the "
-                             f"ensemble, got --method {args.method or 'se'}")
         drafter_name, drafter_path = resolve_member_path(args.drafter, "--drafter")
         if drafter_name in names:
             drafter_name = f"{drafter_name}-drafter"
@@ -296,9 +297,6 @@ def build(args):
     if args.gammas is not None and not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", args.gammas):
         raise ValueError(f"--gammas: give whole numbers separated by commas, e.g. 3,1; got {args.gammas!r}")
     gammas = [int(g) for g in args.gammas.split(",")] if args.gammas else None
-    method_name = args.method or default_method(names).name
-    if args.drafter is not None and method_name not in ("naive", "speculative-mixture"):
-        raise ValueError(f"--drafter: only with --method naive or speculative-mixture, got --method {method_name}")
     drafter_name = None if args.drafter is None else (args.drafter if drafter is None else drafter.name)
     if method_name == "se":
         if gammas is not None and len(gammas) != len(names):
