@@ -134,15 +134,15 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     kinds = ("family", "real") if args.models == "both" else (args.models,)
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
     results = {"device": device, "clock": args.clock, "repeats": args.repeats, "calls": args.calls, "date": time.strftime("%Y-%m-%d"),
                "torch": torch.__version__, "pairs": {}}
     for kind in kinds:
         results["pairs"][kind] = measure_pair(kind, device=args.device, max_k=args.max_k, repeats=args.repeats,
                                               calls=args.calls, seed=args.seed,
-                                              clock=time.thread_time if args.clock == "cpu" else time.perf_counter)
+                                              clock=clock)
     if args.matmul:
-        results["matmul_ms"] = matmul(max_k=args.max_k, repeats=args.repeats, calls=args.calls,
-                                      clock=time.thread_time if args.clock == "cpu" else time.perf_counter)
+        results["matmul_ms"] = matmul(max_k=args.max_k, repeats=args.repeats, calls=args.calls, clock=clock)
     if args.json:
         print(json.dumps(results, indent=1))
         return 0

@@ -201,16 +201,21 @@ def setting_law(setting: Setting, models: Mapping[str, object], *, checkpoints=N
                          dtype=dtype, checkpoints=checkpoints and {n: checkpoints[n] for n in names})
 
 
+def _law(toy: dict) -> tuple[dict, int]:
+    """The exact law of a toy file's ensemble over its horizon, and that horizon L."""
+    from specens.reference import exact_ensemble_pmf, load_toy
+
+    ensemble, _, length = load_toy(toy)
+    return exact_ensemble_pmf(ensemble, length), length
+
+
 def law_summary(toy: dict) -> dict:
     """Power facts of a law: sequences, samples needed at TARGET_TV, first-position r. ORACLE-4."""
     import numpy as np
 
-    from specens.reference import exact_ensemble_pmf, load_toy
-
     from .stats import sample_size
 
-    ensemble, _, length = load_toy(toy)
-    law = exact_ensemble_pmf(ensemble, length)
+    law, length = _law(toy)
     probs = np.array([float(p) for p in law.values()])
     tests = 2 * (1 + length)  # the largest family `specens check` forms: joint + one per position, Pearson and G
     return {"law": law, "sequences": len(law), "tests": tests,
@@ -269,7 +274,7 @@ def write_kit(out_dir, *, seed: int = 0, precision: bool = True) -> dict:
         facts[setting.name] = law_summary(toy)
         if precision:
             for dtype in ("float32", "bfloat16"):
-                low = law_summary(setting_law(setting, models, dtype=dtype))["law"]
+                low, _ = _law(setting_law(setting, models, dtype=dtype))  # the law alone: no power facts
                 facts[setting.name][dtype] = law_tv(facts[setting.name]["law"], low)
                 facts[setting.name][f"{dtype} rejection"] = rejection_chance(facts[setting.name], low)
     (out / "README.md").write_text(readme(facts, seed=seed))
