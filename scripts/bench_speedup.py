@@ -20,14 +20,14 @@ run, none a timing of the method itself):
   acceptance of the cheaper member's proposals and the measured c = t_q(1) / t_p(1);
 - COST-1: the method's calls (prefill left out) weighted by the measured c_k = t_k(1) / the
   expert's t(1), however many tokens each call processes (the paper's cost model);
-- COST-4: the method's calls weighted by t_k(n), the median CPU time of member k's calls of n
+- COST-5: the method's calls weighted by t_k(n), the median CPU time of member k's calls of n
   tokens, timed around `Member.feed` in every run of the benchmark (so under the same load; CPU time
   of the calling thread, as the wall time of a call on a shared machine counts other processes too).
 
 Tokens per CPU second of this process are reported beside tokens per wall second: with one torch
 thread they agree on an idle machine, and the CPU figure is the steadier one on a shared machine.
 
-Efficiency is measured / THM (and measured / COST-4). `--out FILE` also writes the JSON.
+Efficiency is measured / THM (and measured / COST-5). `--out FILE` also writes the JSON.
 
     .venv/bin/python scripts/bench_speedup.py [--models real] [--tokens 64] [--repeats 3] [--json] [--out F]
 """
@@ -144,7 +144,7 @@ def hf_generate(members, names, prompts, sampling, tokens, seed, *, assistant: b
 
 def record_calls(members: dict, log: dict):
     """Wrap each member's `feed` so that every call appends (wall seconds, CPU seconds of this thread) to
-    log[(name, tokens)]: the measured t_k(n) of COST-4, under the very load the methods ran in."""
+    log[(name, tokens)]: the measured t_k(n) of COST-5, under the very load the methods ran in."""
     for name, member in members.items():
         def feed(tokens, _feed=member.feed, _name=name, **kwargs):
             start, cpu = time.perf_counter(), time.thread_time()
@@ -208,7 +208,7 @@ def predict(members, names, rows, table: dict, unit: float) -> list[dict]:
     """Fill in, per method, the measured speed-up over the first method (the standard ensemble, or the
     expert alone) and what the cost models predict from the measured per-call times `table`
     ({name: {n: seconds}}; `unit`: the expert's one-token call):
-    COST-1 (calls x measured c_k = t_k(1) / unit, prefill left out), COST-4 (calls x t_k(n)), and the
+    COST-1 (calls x measured c_k = t_k(1) / unit, prefill left out), COST-5 (calls x t_k(n)), and the
     paper's formula (THM-3.6 / THM-3.1) from the measured acceptance and c; efficiency = measured / formula."""
     c = {n: Fraction(t[1] / unit).limit_denominator(100_000) for n, t in table.items() if 1 in t}  # members and an outside drafter
     out, base = [], None
@@ -217,7 +217,7 @@ def predict(members, names, rows, table: dict, unit: float) -> list[dict]:
             cost1, cost4 = (Fraction(1), Fraction(table[names[-1]][1])) if m == "expert" else (None, None)
         else:
             cost1 = sum(c[k] * (n - 1) for o in outs for k, n in o.stats.calls.items()) / row["emitted"]
-            cost4 = sum(tabled_cost(o.trace, table) for o in outs) / row["emitted"]  # COST-4
+            cost4 = sum(tabled_cost(o.trace, table) for o in outs) / row["emitted"]  # COST-5
         base = base or (row["tokens_per_s"], cost1, cost4, row["tokens_per_cpu_s"])
         row["speedup"] = row["tokens_per_s"] / base[0]
         row["cpu_speedup"] = row["tokens_per_cpu_s"] / base[3]
@@ -316,10 +316,10 @@ def main(argv=None) -> int:
         print(f"  median CPU ms per call of n tokens (in the runs), {n}: "
               + ", ".join(f"{k}: {v:.2f}" for k, v in list(t.items())[:10]))
     print("\nmeasured: ratio of median tokens per wall second; CPU: per CPU second of this process. predicted: "
-          "THM-3.6 / THM-3.1 from alpha and measured c; COST-1: calls x measured c; COST-4: calls x measured "
-          "t_k(n) (CPU time); eff = measured / THM, eff4 = measured / COST-4\n")
+          "THM-3.6 / THM-3.1 from alpha and measured c; COST-1: calls x measured c; COST-5: calls x measured "
+          "t_k(n) (CPU time); eff = measured / THM, eff4 = measured / COST-5\n")
     print(f"{'setting':32} {'method':30} {'tok/s':>7} {'measured':>8} {'CPU':>6} {'THM':>6} {'COST-1':>6} "
-          f"{'COST-4':>6} {'eff':>5} {'eff4':>5} {'fwd/tok':>7}  alpha")
+          f"{'COST-5':>6} {'eff':>5} {'eff4':>5} {'fwd/tok':>7}  alpha")
 
     def x(v, width=6):
         return f"{v:{width - 1}.2f}x" if v is not None else f"{'-':>{width}}"
