@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from specens.reference import Ensemble, Sampling, ToyMember, softmax, target, transform
-from specens.reference.processors import Prefix, Processors
+from specens.reference.processors import Processors
 from specens.reference.transforms import greedy
 
 from .enumerate import ScriptChooser, _bounds
@@ -484,9 +484,8 @@ class _ProcessorRows(VectorRun):
     """Helpers for the processor mutants: r and p_k with other processors or another prefix."""
 
     def _prefix(self, context, cut):
-        e = self.t.ensemble
-        n = len(e.prompt)
-        return Prefix(tuple(context[:n]), tuple(context[n:n + cut]), e.eos_token_id)
+        """The processors' prefix of `context` with only its first `cut` generated tokens. PROC-12."""
+        return self.t.ensemble.prefix(context[:len(self.t.ensemble.prompt) + cut])
 
     def _r_with(self, idx, pos, processors, cut=None):
         """r at pos from every member's own state, the processors read at the prefix cut to `cut`
@@ -604,11 +603,9 @@ class StopSequenceOnlyAtBlockEnd(VectorRun):
 
     def room(self, idx):
         s = self.s[idx]
-        last = self.seq[idx, np.maximum(s - 1, 0)]
-        return np.where((s > 0) & np.isin(last, self.eos), 0, self.L - s)
+        return np.where(self.ends_with_eos(idx, s), 0, self.L - s)
 
     def done(self, idx):
         e = self.e[idx]
-        last = self.seq[idx, np.maximum(e - 1, 0)]
         stop = self.ends_with_stop(idx, e) & (self.s[idx] == e)
-        return (e >= self.L) | ((e > 0) & np.isin(last, self.eos)) | stop
+        return (e >= self.L) | self.ends_with_eos(idx, e) | stop

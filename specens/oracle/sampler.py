@@ -105,6 +105,10 @@ class VectorRun:
         self.bonus = np.zeros((n, length), dtype=bool)  # (B, L)
 
     # -- state ------------------------------------------------------------------------------
+    def ends_with_eos(self, idx: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Whether seq[b, :n[b]] ends with an EOS id, for b in idx. METHOD-3. (m,) -> (m,) bool."""
+        return (n > 0) & np.isin(self.seq[idx, np.maximum(n - 1, 0)], self.eos)
+
     def ends_with_stop(self, idx: np.ndarray, n: np.ndarray) -> np.ndarray:
         """Whether seq[b, :n[b]] ends with one of the stop sequences, for b in idx. STOP-2. (m,) -> (m,) bool."""
         out = np.zeros(len(idx), dtype=bool)
@@ -120,14 +124,12 @@ class VectorRun:
         """METHOD-3, STOP-2: max_new_tokens emitted, or the emitted tokens end with an EOS id or a stop
         sequence. (m,) -> (m,) bool."""
         e = self.e[idx]
-        last = self.seq[idx, np.maximum(e - 1, 0)]
-        return (e >= self.L) | ((e > 0) & np.isin(last, self.eos)) | self.ends_with_stop(idx, e)
+        return (e >= self.L) | self.ends_with_eos(idx, e) | self.ends_with_stop(idx, e)
 
     def room(self, idx: np.ndarray) -> np.ndarray:
         """How many more tokens chains idx may cache (0 after a cached EOS or stop sequence). METHOD-3, STOP-2."""
         s = self.s[idx]
-        last = self.seq[idx, np.maximum(s - 1, 0)]
-        return np.where(((s > 0) & np.isin(last, self.eos)) | self.ends_with_stop(idx, s), 0, self.L - s)
+        return np.where(self.ends_with_eos(idx, s) | self.ends_with_stop(idx, s), 0, self.L - s)
 
     def holds(self, idx: np.ndarray, k: int, pos: np.ndarray) -> np.ndarray:
         return (self.lo[idx, k] <= pos) & (pos <= self.fed[idx, k])
@@ -403,8 +405,9 @@ def speculative_mixture(run: VectorRun, method: SpeculativeMixture):
             fresh = chosen < 0
             chosen[fresh] = run.choose_member(verifying[fresh], weights)
             carried[verifying] = -1
-            run.emit_head(verifying[chosen == d])  # 2. the drafter chosen: emit its token as is
-            kept = [verifying[chosen == d]]
+            own = verifying[chosen == d]
+            run.emit_head(own)  # 2. the drafter chosen: emit its token as is
+            kept = [own]
             for k in range(run.N):
                 group = verifying[chosen == k] if k != d else verifying[:0]
                 if not group.size:

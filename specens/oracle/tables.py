@@ -144,10 +144,7 @@ class Tables:
 
     def prefix(self, context: tuple) -> Prefix | None:
         """The processors' prefix of a whole context (None when no processor reads the history). PROC-12."""
-        if not self.history:
-            return None
-        n = len(self.ensemble.prompt)
-        return Prefix(tuple(context[:n]), tuple(context[n:]), self.ensemble.eos_token_id)
+        return self.ensemble.prefix(context) if self.history else None
 
     def proposal_row(self, k: int, context: tuple, sampling: Sampling | None = None, processors=None, prefix=None):
         """p_k of member k after `context` (exact), with the processors read at `prefix` (default: the
