@@ -6,6 +6,7 @@
   forward without a cache, in float64.
 - `reference_ensemble`: the reference `Ensemble` that describes a fast `Ensemble` for one prompt.
 - `trace_mismatches`: field-by-field comparison of two traces (TRACE-1), ratios with a tolerance.
+- `assert_coupled`: one seeded run on each side, asserting equal tokens, traces, uniforms and cost.
 - `MarginChooser`: the reference's stream chooser, also recording how far each uniform fell from
   its decision boundary, to explain float32 mismatches (NUM-2's note).
 - `tiny_causal_lm`, `tiny_tokenizer`: seeded tiny random transformers models and a word-level
@@ -120,6 +121,36 @@ def trace_mismatches(fast: list, reference: list, *, rtol: float) -> list[str]:
             elif x != y or type(x) is not type(y):
                 problems.append(f"event {i} ({a.get('event')}): {key} {x!r} vs {y!r}")
     return problems
+
+
+def assert_coupled(ensemble, reference, prompt, method, seed: int, length: int, *, rtol: float):
+    """Run `method` with `seed` on the fast `ensemble` and on its `reference` twin (a reference Ensemble for
+    `prompt`) and assert coupling: equal tokens, equal traces (ratios within `rtol`, TRACE-1), equal
+    uniforms used (RNG-1) and equal cost (COST-2).
+
+    Returns (fast Generation, reference Result); (None, None) when the reference refuses with a
+    ValueError (e.g. COMBINE-6, an emptied row) and the fast path refuses with the same message.
+    Raises AssertionError otherwise.
+    """
+    import re
+
+    from specens.api import generate
+    from specens.reference.methods import generate as reference_generate
+
+    try:
+        slow = reference_generate(reference, method.check(reference), length, seed=seed)
+    except ValueError as e:  # the fast path must refuse the same way
+        try:
+            generate(ensemble, prompt, max_new_tokens=length, method=method, seed=seed)
+        except ValueError as fast_error:
+            assert re.search(re.escape(str(e)[:30]), str(fast_error)), (str(fast_error), str(e))
+            return None, None
+        raise AssertionError(f"the reference refused ({e}) but the fast path ran") from None
+    fast = generate(ensemble, prompt, max_new_tokens=length, method=method, seed=seed, trace=True)
+    problems = trace_mismatches(fast.trace, slow.trace, rtol=rtol)
+    assert fast.tokens == slow.tokens and not problems, (method, seed, fast.tokens, slow.tokens, problems[:5])
+    assert fast.uniforms_used == slow.uniforms_used and fast.cost == slow.cost
+    return fast, slow
 
 
 class MarginChooser(StreamChooser):

@@ -8,18 +8,16 @@ stop sequences, over lengths well beyond the first cycles (DEFECT-11, DEFECT-13)
 Ratios are compared with the relative tolerance of test_fast_coupling.py (1e-9; see there why).
 """
 
-import re
 
 import pytest
 import torch
 
-from specens.api import Ensemble, generate
-from specens.coupling import ToyLM, reference_ensemble, reference_member, tiny_causal_lm, trace_mismatches
+from specens.api import Ensemble
+from specens.coupling import ToyLM, assert_coupled, reference_ensemble, reference_member, tiny_causal_lm
 from specens.members import Member
 from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
 from specens.reference.methods import (MixtureEnsemble, NaiveSE, SpeculativeEnsemble, SpeculativeMixture,
                                        StandardEnsemble)
-from specens.reference.methods import generate as reference_generate
 from specens.reference.processors import Processors
 from specens.reference.transforms import Sampling
 from specens.reference.zoo import random_member, toy_ensemble
@@ -58,17 +56,7 @@ def methods_for(names, mode, combination):
 
 
 def check_coupled(fast, ref, prompt, method, seed, length):
-    try:
-        slow = reference_generate(ref, method.check(ref), length, seed=seed)
-    except ValueError as e:  # a processor that empties a distribution: the fast path must refuse the same way
-        with pytest.raises(ValueError, match=re.escape(str(e)[:30])):
-            generate(fast, prompt, max_new_tokens=length, method=method, seed=seed)
-        return None
-    out = generate(fast, prompt, max_new_tokens=length, method=method, seed=seed, trace=True)
-    problems = trace_mismatches(out.trace, slow.trace, rtol=RTOL)
-    assert out.tokens == slow.tokens and not problems, (method, seed, out.tokens, slow.tokens, problems[:5])
-    assert out.uniforms_used == slow.uniforms_used and out.cost == slow.cost
-    return out
+    return assert_coupled(fast, ref, prompt, method, seed, length, rtol=RTOL)[0]
 
 
 TOYS = [
