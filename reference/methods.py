@@ -26,7 +26,7 @@ def _model_name(value, ensemble, *, name: str, members_only: bool = False) -> st
     `members_only`, the outside drafter's (METHOD-5). Anything else is refused naming `name`."""
     if value is None:
         return None
-    outside = getattr(ensemble, "drafter", None)
+    outside = ensemble.drafter
     known = list(ensemble.names) + ([outside.name] if outside is not None and not members_only else [])
     if isinstance(value, str) and value in known:
         return value
@@ -139,7 +139,7 @@ class SpeculativeMixture:
         if not isinstance(ensemble.combination, WeightedEnsemble) or ensemble.mode != "probs":  # as MIX-1
             raise ValueError("method: the speculative mixture is exact only for a weighted ensemble in mode 'probs'; "
                              f"got {type(ensemble.combination).__name__} in mode {ensemble.mode!r}")
-        outside = getattr(ensemble, "drafter", None)
+        outside = ensemble.drafter
         default = outside.name if outside is not None else ensemble.cheapest()
         drafter = _model_name(self.drafter, ensemble, name="drafter") or default  # SMIX-1, METHOD-5
         return SpeculativeMixture(gamma=self.gamma, drafter=drafter)
