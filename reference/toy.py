@@ -225,10 +225,6 @@ class Ensemble(MemberLookup):
     def vocab_size(self) -> int:
         return self.members[0].vocab_size
 
-    def is_eos(self, token: int) -> bool:
-        """Whether `token` ends a row: it is one of the end-of-sequence ids. METHOD-3."""
-        return token in self.eos_token_id
-
     def stopped(self, generated) -> bool:
         """Whether a row whose generated tokens are `generated` has stopped: it ends with an EOS id
         (METHOD-3, STOP-1) or with a stop sequence (STOP-2). The prompt is not read.
