@@ -16,7 +16,7 @@ median over repeats of the median time per call. Reported per member:
 - `per_token_growth`: (t(8) / t(1) - 1) / 7, the extra cost of each further token in a call, as a
   fraction of a one-token call (0: the paper's assumption holds; 1: a call of k tokens costs k calls).
 
-    .venv/bin/python scripts/bench_cost.py [--models real|family|both] [--repeats 7] [--calls 10] [--matmul] [--json]
+    .venv/bin/python scripts/bench_cost.py [--models real|family|both] [--repeats 7] [--calls 10] [--linear specens|torch|both] [--matmul] [--json]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import time
 import torch
 
 from specens import Member, bundled_model_path
+from specens.linear import few_row_linear_forward
 
 # members measured, expert (the reference of c) last
 PAIRS = {"real": ("smollm2-drafter", "smollm2"), "family": ("pytiny", "pylib")}
@@ -80,36 +81,59 @@ def summarise(times: dict, expert: str) -> dict:
     return out
 
 
-def measure_pair(kind: str, *, device: str, max_k: int, repeats: int, calls: int, seed: int, clock) -> dict:
-    """Load the pair of `kind` and measure it; returns the JSON section for it."""
+TORCH_LINEAR = " (F.linear)"  # suffix of a member measured with torch's own linear layers
+
+
+def measure_pair(kind: str, *, device: str, max_k: int, repeats: int, calls: int, seed: int, clock,
+                 linear: str = "specens") -> dict:
+    """Load the pair of `kind` and measure it; returns the JSON section for it.
+
+    linear: "specens" (FAST-7's few-row kernel, what `Member` uses by default), "torch" (`F.linear`
+    throughout) or "both" (each model measured both ways, interleaved; the F.linear figures are
+    under the member's name plus " (F.linear)", with c relative to the expert's F.linear call).
+    """
     names = PAIRS[kind]
-    members = {n: Member.from_pretrained(bundled_model_path(n), name=n, device=device) for n in names}
-    tokenizer = members[names[-1]].tokenizer
+    loaded = {n: Member.from_pretrained(bundled_model_path(n), name=n, device=device) for n in names}
+    members = {}
+    if linear in ("specens", "both"):
+        members.update(loaded)
+    if linear in ("torch", "both"):
+        members.update({n + TORCH_LINEAR: Member(m.model, name=n + TORCH_LINEAR, tokenizer=m.tokenizer,
+                                                 few_row_linear=False) for n, m in loaded.items()})
+    tokenizer = loaded[names[-1]].tokenizer
     prompt = tokenizer(CONTEXT)["input_ids"]
     times = measure(members, prompt, ks=range(1, max_k + 1), repeats=repeats, calls=calls, seed=seed, clock=clock)
-    params = {n: sum(p.numel() for p in m.model.parameters()) for n, m in members.items()}
+    params = {n: sum(p.numel() for p in m.model.parameters()) for n, m in loaded.items()}
+    measured = {}
+    for suffix in ("", TORCH_LINEAR):
+        group = {n: t for n, t in times.items() if (n.endswith(TORCH_LINEAR) == bool(suffix))}
+        if group:
+            measured.update(summarise(group, names[-1] + suffix))
     return {"members": list(names), "expert": names[-1], "context_tokens": len(prompt), "parameters": params,
-            "parameter_ratio": params[names[0]] / params[names[-1]], "members_measured": summarise(times, names[-1])}
+            "parameter_ratio": params[names[0]] / params[names[-1]], "linear": linear, "members_measured": measured}
 
 
 def matmul(*, max_k: int, repeats: int, calls: int, clock) -> dict:
-    """ms of torch's `linear` of k rows against a matrix of SmolLM2's LM-head size (49,152 x 576, float32)
-    and of its MLP size (1,536 x 576): the kernels behind a call of k tokens, without the model."""
+    """ms of a linear layer of k rows against a matrix of SmolLM2's LM-head size (49,152 x 576, float32)
+    and of its MLP size (1,536 x 576), with torch's `F.linear` and with FAST-7's few-row kernel: the
+    kernels behind a call of k tokens, without the model."""
     generator = torch.Generator().manual_seed(0)
+    kernels = {"F.linear": torch.nn.functional.linear, "few-row": few_row_linear_forward}
     out = {}
     for name, rows in (("head 49152x576", 49_152), ("mlp 1536x576", 1_536)):
         weight = torch.randn(rows, 576, generator=generator)
         inputs = {k: torch.randn(k, 576, generator=generator) for k in range(1, max_k + 1)}
-        times = {k: [] for k in inputs}
+        times = {(kernel, k): [] for kernel in kernels for k in inputs}
         for _ in range(repeats):
-            for k, x in inputs.items():
+            for (kernel, k) in times:
                 seconds = []
                 for _ in range(calls):
                     start = clock()
-                    torch.nn.functional.linear(x, weight)
+                    kernels[kernel](inputs[k], weight)
                     seconds.append(clock() - start)
-                times[k].append(statistics.median(seconds))
-        out[name] = {k: 1000 * statistics.median(v) for k, v in times.items()}
+                times[(kernel, k)].append(statistics.median(seconds))
+        for kernel in kernels:
+            out[f"{name}, {kernel}"] = {k: 1000 * statistics.median(times[(kernel, k)]) for k in inputs}
     return out
 
 
@@ -125,7 +149,11 @@ def main(argv=None) -> int:
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="cpu (default): CPU time of the calling thread, which other processes on a shared "
                              "machine do not inflate; wall: elapsed time")
-    parser.add_argument("--matmul", action="store_true", help="also time torch's linear of k rows at SmolLM2's sizes")
+    parser.add_argument("--linear", choices=("specens", "torch", "both"), default="specens",
+                        help="linear layers: specens (FAST-7's few-row kernel, Member's default), torch (F.linear), "
+                             "or both, interleaved")
+    parser.add_argument("--matmul", action="store_true",
+                        help="also time one linear layer of k rows at SmolLM2's sizes, F.linear and FAST-7's kernel")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     for name in ("max_k", "repeats", "calls"):
@@ -139,8 +167,7 @@ def main(argv=None) -> int:
                "torch": torch.__version__, "pairs": {}}
     for kind in kinds:
         results["pairs"][kind] = measure_pair(kind, device=args.device, max_k=args.max_k, repeats=args.repeats,
-                                              calls=args.calls, seed=args.seed,
-                                              clock=clock)
+                                              calls=args.calls, seed=args.seed, clock=clock, linear=args.linear)
     if args.matmul:
         results["matmul_ms"] = matmul(max_k=args.max_k, repeats=args.repeats, calls=args.calls, clock=clock)
     if args.json:
@@ -151,12 +178,12 @@ def main(argv=None) -> int:
     for kind, pair in results["pairs"].items():
         print(f"{kind}: context {pair['context_tokens']} tokens, parameter ratio {pair['parameter_ratio']:.3f}")
         ks = sorted(next(iter(pair["members_measured"].values()))["ms"])
-        print(f"  {'member':16} {'':4} " + " ".join(f"{'k=' + str(k):>6}" for k in ks) + "  growth/token")
+        print(f"  {'member':26} {'':4} " + " ".join(f"{'k=' + str(k):>6}" for k in ks) + "  growth/token")
         for n, s in pair["members_measured"].items():
-            print(f"  {n:16} {'ms':4} " + " ".join(f"{s['ms'][k]:6.2f}" for k in ks) + f"  {s['per_token_growth']:.3f}")
-            print(f"  {'':16} {'c':4} " + " ".join(f"{s['c'][k]:6.3f}" for k in ks))
+            print(f"  {n:26} {'ms':4} " + " ".join(f"{s['ms'][k]:6.2f}" for k in ks) + f"  {s['per_token_growth']:.3f}")
+            print(f"  {'':26} {'c':4} " + " ".join(f"{s['c'][k]:6.3f}" for k in ks))
     for name, ms in results.get("matmul_ms", {}).items():
-        print(f"torch linear, {name}: " + " ".join(f"k={k} {v:.2f}" for k, v in ms.items()) + " ms")
+        print(f"linear layer, {name}: " + " ".join(f"k={k} {v:.2f}" for k, v in ms.items()) + " ms")
     return 0
 
 

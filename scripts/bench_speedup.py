@@ -35,6 +35,7 @@ Efficiency is measured / THM (and measured / COST-5). `--out FILE` also writes t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -111,12 +112,17 @@ def real_settings():
         StandardEnsemble(), SpeculativeEnsemble({d: 1, e: 1}), SpeculativeEnsemble({d: 3, e: 1}), MixtureEnsemble()]
     for t in (0, 1):
         yield f"expert alone (WE 0:1) T={t}", pair, WeightedEnsemble({d: 0, e: 1}), Sampling(temperature=t), [
-            "expert", NaiveSE(gamma=3, proposer=d), NaiveSE(gamma=5, proposer=d), "assisted"]
+            "expert", NaiveSE(gamma=3, proposer=d), NaiveSE(gamma=5, proposer=d), "assisted", "expert+", "assisted+"]
+
+
+# transformers' own generate: stock, and inside the members' FAST-7 context (the same linear kernels as specens)
+HF_METHODS = {"expert": "transformers expert only", "assisted": "transformers assisted",
+              "expert+": "transformers expert, FAST-7", "assisted+": "transformers assisted, FAST-7"}
 
 
 def label(method) -> str:
-    if method in ("assisted", "expert"):
-        return {"assisted": "transformers assisted", "expert": "transformers expert only"}[method]
+    if isinstance(method, str) and method in HF_METHODS:
+        return HF_METHODS[method]
     if isinstance(method, NaiveSE):
         return f"naive SE g={method.gamma} ({method.proposer})"
     if isinstance(method, SpeculativeEnsemble):
@@ -126,18 +132,23 @@ def label(method) -> str:
     return {"standard": "standard", "mixture": "mixture"}[method.name]
 
 
-def hf_generate(members, names, prompts, sampling, tokens, seed, *, assistant: bool):
+def hf_generate(members, names, prompts, sampling, tokens, seed, *, assistant: bool, fast_linear: bool = False):
     """transformers' generate of the expert (the last member), with the drafter as its assistant
-    (transformers' speculative decoding) or alone; every row runs to `tokens` new tokens."""
-    drafter, expert = (members[n].model for n in names)
+    (transformers' speculative decoding) or alone; every row runs to `tokens` new tokens.
+    fast_linear: run it inside both members' FAST-7 context, so it uses specens' linear kernels."""
+    drafter, expert = (members[n] for n in names)
     outs = []
     for i, ids in enumerate(prompts):
         torch.manual_seed(seed + i)
         kwargs = dict(do_sample=True, temperature=float(sampling.temperature), top_k=0) if sampling.temperature \
             else dict(do_sample=False)
-        extra = {"assistant_model": drafter} if assistant else {}
-        seq = expert.generate(torch.tensor([ids]), **extra, max_new_tokens=tokens,
-                              min_new_tokens=tokens, eos_token_id=None, pad_token_id=0, **kwargs)
+        extra = {"assistant_model": drafter.model} if assistant else {}
+        with contextlib.ExitStack() as stack:
+            if fast_linear:
+                stack.enter_context(drafter.fast_linear())
+                stack.enter_context(expert.fast_linear())
+            seq = expert.model.generate(torch.tensor([ids]), **extra, max_new_tokens=tokens,
+                                        min_new_tokens=tokens, eos_token_id=None, pad_token_id=0, **kwargs)
         outs.append(seq.shape[1] - len(ids))
     return outs
 
@@ -173,9 +184,9 @@ def run_setting(members, names, combination, sampling, methods, tokens, repeats,
     for rep in range(repeats):
         for m in methods:  # interleaved: every method sees the same load within a repeat
             start, cpu = time.perf_counter(), time.process_time()
-            if m in ("assisted", "expert"):
+            if isinstance(m, str) and m in HF_METHODS:
                 emitted = sum(hf_generate(members, names, prompts, sampling, tokens, seed + 100 * rep,
-                                          assistant=m == "assisted"))
+                                          assistant=m.startswith("assisted"), fast_linear=m.endswith("+")))
             else:  # traced in every repeat, so every method pays the same small bookkeeping
                 outs = generate(ensemble, prompts, max_new_tokens=tokens, method=m, seed=seed + 100 * rep, trace=True)
                 emitted = sum(len(o.tokens) for o in outs)
@@ -214,7 +225,7 @@ def predict(members, names, rows, table: dict, unit: float) -> list[dict]:
     out, base = [], None
     for m, row, outs in rows:
         if outs is None:  # transformers' generate: the expert alone costs one one-token call per token
-            cost1, cost4 = (Fraction(1), Fraction(table[names[-1]][1])) if m == "expert" else (None, None)
+            cost1, cost4 = (Fraction(1), Fraction(table[names[-1]][1])) if m in ("expert", "expert+") else (None, None)
         else:
             cost1 = sum(c[k] * (n - 1) for o in outs for k, n in o.stats.calls.items()) / row["emitted"]
             cost4 = sum(tabled_cost(o.trace, table) for o in outs) / row["emitted"]  # COST-5
@@ -223,7 +234,7 @@ def predict(members, names, rows, table: dict, unit: float) -> list[dict]:
         row["cpu_speedup"] = row["tokens_per_cpu_s"] / base[3]
         row["cost_speedup"] = float(base[1] / cost1) if cost1 else None
         row["tabled_speedup"] = float(base[2] / cost4) if cost4 else None
-        row["theory_speedup"] = 1.0 if m in ("expert", rows[0][0]) else theory_speedup(
+        row["theory_speedup"] = 1.0 if m in ("expert", "expert+", rows[0][0]) else theory_speedup(
             m, c, names, row["alpha"], alone=rows[0][0] == "expert")
         row["efficiency"] = row["speedup"] / row["theory_speedup"] if row["theory_speedup"] else None
         row["efficiency_tabled"] = row["speedup"] / row["tabled_speedup"] if row["tabled_speedup"] else None
@@ -267,6 +278,9 @@ def main(argv=None) -> int:
     parser.add_argument("--models", choices=("family", "real"), default="family",
                         help="family: the bundled stdlib models; real: SmolLM2-135M-Instruct and its drafter")
     parser.add_argument("--prompts", type=int, help="use the first N prompts (default all 5)")
+    parser.add_argument("--linear", choices=("specens", "torch"), default="specens",
+                        help="the members' linear layers: specens (FAST-7's few-row kernel, the default) or torch "
+                             "(F.linear throughout, as before FAST-7)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     args = parser.parse_args(argv)
@@ -275,13 +289,14 @@ def main(argv=None) -> int:
 
     hf_logging.disable_progress_bar()
     names = ("smollm2-drafter", "smollm2") if args.models == "real" else ("pylib", "pytests", "pygui", "pytiny")
-    members = {n: Member.from_pretrained(bundled_model_path(n), name=n, device=args.device) for n in names}
+    members = {n: Member.from_pretrained(bundled_model_path(n), name=n, device=args.device,
+                                         few_row_linear=args.linear == "specens") for n in names}
     texts = (REAL_PROMPTS if args.models == "real" else PROMPTS)[:args.prompts]
     log: dict = {}
     record_calls(members, log)
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
     results = {"device": device, "threads": args.threads, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
-               "models": args.models, "tokens": args.tokens, "repeats": args.repeats, "prompts": len(texts),
+               "models": args.models, "linear": args.linear, "tokens": args.tokens, "repeats": args.repeats, "prompts": len(texts),
                "parameters": {n: sum(p.numel() for p in m.model.parameters()) for n, m in members.items()},
                "settings": {}}
     raw = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from specens.linear import FewRowLinear, eligible_linears
 from specens.reference.numbers import as_fraction
 
 
@@ -125,18 +126,28 @@ class Member:
         tokenizer: the member's tokenizer, if known; the ensemble checks that all members share one.
         max_length: the longest sequence (prompt + generated) the member accepts; default from the
             config (`max_position_embeddings`, `n_positions`), None for no limit.
+        few_row_linear: compute the model's float32 CPU linear layers, in calls of at most 5 tokens,
+            as `weight @ x.T` (FAST-7, `specens.linear`): on MKL builds of torch this makes a call of
+            2 tokens cost about what a call of 1 costs. False: torch's own `F.linear` throughout.
     """
 
-    def __init__(self, model, *, name: str, cost=1, tokenizer=None, max_length: int | None = None):
+    def __init__(self, model, *, name: str, cost=1, tokenizer=None, max_length: int | None = None,
+                 few_row_linear: bool = True):
         if isinstance(model, (str, Path)):
-            loaded = Member.from_pretrained(model, name=name, cost=cost, max_length=max_length)
+            loaded = Member.from_pretrained(model, name=name, cost=cost, max_length=max_length,
+                                            few_row_linear=few_row_linear)
             model, tokenizer = loaded.model, tokenizer or loaded.tokenizer
         if not isinstance(model, torch.nn.Module):
             raise ValueError(f"model: expected a transformers PreTrainedModel or a local model directory, "
                              f"got {type(model).__name__}")
         if not isinstance(name, str) or not name:
             raise ValueError(f"name: a member needs a non-empty string name, got {name!r}")
+        if not isinstance(few_row_linear, bool):
+            raise ValueError(f"few_row_linear: expected True or False, got {few_row_linear!r}")
         self.name, self.model, self.tokenizer = name, model.eval(), tokenizer
+        self.few_row_linear = few_row_linear
+        # FAST-7: the layers given the few-row kernel, chosen once here (weights on the CPU, float32, >= 64 MiB)
+        self._linear = FewRowLinear(eligible_linears(model) if few_row_linear else [])
         self.cost: Fraction = as_fraction(cost, name=f"cost of member {name!r}")
         if self.cost <= 0:
             raise ValueError(f"cost of member {name!r}: must be positive, got {cost}")
@@ -160,7 +171,7 @@ class Member:
     @classmethod
     def from_pretrained(cls, path, *, name: str | None = None, cost=1, trust_remote_code: bool = False,
                         dtype=None, device=None, device_map=None, max_length: int | None = None,
-                        cache_dir=None) -> "Member":
+                        cache_dir=None, few_row_linear: bool = True) -> "Member":
         """Load a member from local files: a safetensors folder, or a GGUF file (or a folder holding one).
 
         Nothing is downloaded (`local_files_only=True`), pickle weights are refused (unpickling can run
@@ -200,7 +211,15 @@ class Member:
         if device is not None and device_map is None:
             model = model.to(device)
         default_name = gguf_file.stem if gguf_file is not None else path.name
-        return cls(model, name=name or default_name, cost=cost, tokenizer=tokenizer, max_length=max_length)
+        return cls(model, name=name or default_name, cost=cost, tokenizer=tokenizer, max_length=max_length,
+                   few_row_linear=few_row_linear)
+
+    def fast_linear(self) -> FewRowLinear:
+        """The context in which this member's model runs its calls (FAST-7): within it, the model's
+        eligible linear layers compute blocks of at most 5 rows as `weight @ x.T`. Open it around your
+        own calls of `member.model` (e.g. transformers' `generate`) to give them the same kernels; with
+        `few_row_linear=False`, or a model outside FAST-7's scope, it changes nothing."""
+        return self._linear
 
     @property
     def output_device(self) -> torch.device:
@@ -246,7 +265,8 @@ class Member:
         kwargs = {self._cache_keyword: self.cache, "use_cache": True}
         if keep is not None and keep < len(tokens) and self._keep_last:
             kwargs["logits_to_keep"] = keep  # the LM head runs on the last `keep` positions only
-        out = self.model(input_ids=ids, **kwargs)
+        with self._linear:  # FAST-7
+            out = self.model(input_ids=ids, **kwargs)
         self.length += len(tokens)
         if self.cache.get_seq_length() != self.length:
             raise RuntimeError(f"member {self.name!r}: its KV cache holds {self.cache.get_seq_length()} tokens after a "
