@@ -91,7 +91,7 @@ def speculative_mixture_real_settings():
     """The real pair: WE 1/2 of SmolLM2's drafter and SmolLM2, the drafter (a member) drafting."""
     d, e = "smollm2-drafter", "smollm2"
     yield "SMIX WE 1/2 drafter+smollm2 T=1", [d, e], WeightedEnsemble({d: "1/2", e: "1/2"}), Sampling(), [
-        StandardEnsemble(), MixtureEnsemble(), *(SpeculativeMixture(gamma=g, drafter=d) for g in (1, 3, 5))]
+        StandardEnsemble(), MixtureEnsemble(), *(SpeculativeMixture(gamma=g, drafter=d) for g in (1, 2, 3))]
 
 
 def outside_drafter(methods, names):
@@ -107,12 +107,13 @@ def real_settings():
     for t in (0, 1):
         yield f"CD mu 0.1 drafter/smollm2 T={t}", pair, ContrastiveDecoding(expert=e, amateur=d, mu="1/10"), \
             Sampling(temperature=t), [StandardEnsemble(), NaiveSE(gamma=4, proposer=d), SpeculativeEnsemble({d: 1, e: 1}),
-                                      SpeculativeEnsemble({d: 3, e: 1}), SpeculativeEnsemble({d: 5, e: 1})]
+                                      SpeculativeEnsemble({d: 2, e: 1}), SpeculativeEnsemble({d: 3, e: 1})]
     yield "WE 1/2 drafter+smollm2 T=1", pair, WeightedEnsemble({d: "1/2", e: "1/2"}), Sampling(), [
         StandardEnsemble(), SpeculativeEnsemble({d: 1, e: 1}), SpeculativeEnsemble({d: 3, e: 1}), MixtureEnsemble()]
     for t in (0, 1):
         yield f"expert alone (WE 0:1) T={t}", pair, WeightedEnsemble({d: 0, e: 1}), Sampling(temperature=t), [
-            "expert", NaiveSE(gamma=3, proposer=d), NaiveSE(gamma=5, proposer=d), "assisted", "expert+", "assisted+"]
+            "expert", NaiveSE(gamma=1, proposer=d), NaiveSE(gamma=2, proposer=d), NaiveSE(gamma=3, proposer=d),
+            "assisted", "expert+", "assisted+"]
 
 
 # transformers' own generate: stock, and inside the members' FAST-7 context (the same linear kernels as specens)

@@ -82,9 +82,11 @@ load time by `specens.drafter.drafter_path()`); this folder holds only its own
   modules {', '.join(r['held_out_modules'])} are held out.
 - Training: AdamW, lr {r['lr']}, batch {r['batch']} sequences, {r['steps']} steps ({r['target_positions_seen']:,} target
   positions), seed {r['seed']}, {r['threads']} CPU threads, torch {r['torch']}; {r['minutes']:.1f} minutes in all (data,
-  training and evaluation). Loss: mean squared error per dimension between the drafter's last hidden
-  state and SmolLM2's (final {r['final_feature_loss']:.4f}) plus {r['ce_weight']} x the cross-entropy against
-  SmolLM2's renormalised top-{r['top_k']} probabilities on {r['ce_rows']} random rows a batch (final {r['final_token_loss']:.3f} nats).
+  training and evaluation). Loss, on {r['ce_rows']} random rows a batch: {r.get('tv_weight', 0)} x the total variation
+  between the drafter's distribution and SmolLM2's renormalised top-{r['top_k']} probabilities (1 minus the
+  acceptance rate; final {r.get('final_tv', float('nan')):.3f}) plus {r['ce_weight']} x the cross-entropy against them (final
+  {r['final_token_loss']:.3f} nats); and on every row {r.get('feature_weight', 1)} x the mean squared error per dimension
+  between the drafter's last hidden state and SmolLM2's (final {r['final_feature_loss']:.4f}).
 - Acceptance at T = 1 against SmolLM2-135M-Instruct (mean over positions of 1 - TV(p_drafter, p_SmolLM2)
   along SmolLM2's own sampled answers, up to {r['max_new_tokens']} tokens, to held-out prompts):
 
@@ -93,9 +95,7 @@ load time by `specens.drafter.drafter_path()`); this folder holds only its own
 {acc}
 
 The project's goal for this drafter is an acceptance of 0.6; this run reached the figures above. Made by
-`.venv/bin/python scripts/train_drafter.py --threads 2 --answer-minutes 15 --text-minutes 5
---train-minutes 28 --eval-prompts 8 --max-new-tokens 96 --batch 16 --lr 1e-3 --shared-layers 0
---new-layers 2` on a 2-core machine shared with other work.
+`{r.get('command', '.venv/bin/python scripts/train_drafter.py')}` on a 2-core machine shared with other work.
 """
 
 
