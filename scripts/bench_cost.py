@@ -139,12 +139,13 @@ def matmul(*, max_k: int, repeats: int, calls: int, clock) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", choices=("family", "real", "both"), default="both")
+    parser.add_argument("--models", choices=("family", "real", "both"), default="both",
+                        help="family: pytiny and pylib; real: SmolLM2's drafter and SmolLM2; both (default)")
     parser.add_argument("--max-k", type=int, default=8, help="largest number of tokens per call (default 8)")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved repeats; medians are over them (default 7)")
     parser.add_argument("--calls", type=int, default=10, help="calls timed per (member, k) per repeat")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fed tokens and the order of calls (default 0)")
+    parser.add_argument("--device", default="cpu", help="torch device of the members (default cpu)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: steadier timings)")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="cpu (default): CPU time of the calling thread, which other processes on a shared "
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
                              "or both, interleaved")
     parser.add_argument("--matmul", action="store_true",
                         help="also time one linear layer of k rows at SmolLM2's sizes, F.linear and FAST-7's kernel")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
     for name in ("max_k", "repeats", "calls"):
         if getattr(args, name) < 1:

@@ -271,17 +271,19 @@ def theory_speedup(method, c, names, alpha, *, alone: bool) -> float | None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--tokens", type=int, default=64, help="new tokens per prompt (default 64)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are over them (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first repeat; repeat r uses seed + 100 r")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="torch device of the members (default cuda when available, else cpu)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: steadier timings)")
     parser.add_argument("--models", choices=("family", "real"), default="family",
                         help="family: the bundled stdlib models; real: SmolLM2-135M-Instruct and its drafter")
     parser.add_argument("--prompts", type=int, help="use the first N prompts (default all 5)")
     parser.add_argument("--linear", choices=("specens", "torch"), default="specens",
                         help="the members' linear layers: specens (FAST-7's few-row kernel, the default) or torch "
-                             "(F.linear throughout, as before FAST-7)")
+                             "(F.linear throughout, as before FAST-7); transformers' generate is timed both ways in "
+                             "the expert-alone settings either way")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     args = parser.parse_args(argv)

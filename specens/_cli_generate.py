@@ -70,8 +70,8 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--costs", help="c_k per member in order, then the outside --drafter's (default: parameter "
                                    "count relative to the largest)")
     p.add_argument("--temperature", default="0",
-                   help="0 is greedy (default 0, as transformers' generate when the model's generation config asks for no "
-                        "sampling, which SmolLM2's does not); 1 samples from r as it is")
+                   help="0 is greedy (default 0, as transformers' generate is for a model whose generation config "
+                        "does not set do_sample; SmolLM2's does not); 1 samples from r as it is")
     p.add_argument("--top-k", type=int, help="keep the k most likely tokens")
     p.add_argument("--top-p", help="nucleus mass in (0, 1]")
     g = p.add_argument_group("logits processors and stopping (transformers' names; spec/15-processors.md)")

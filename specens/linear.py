@@ -3,8 +3,8 @@
 A decoding call feeds 1 to gamma + 1 tokens, so every linear layer multiplies a (k, in) block by an
 (out, in) weight with k small. With the MKL build of torch's CPU wheels, `torch.nn.functional.linear`
 is slow for such blocks: on the development machine (AMD EPYC, one thread) SmolLM2-135M's 49,152 x 576
-LM head took 9.9 / 22.9 / 33.3 ms for 1 / 2 / 3 rows, while the same product written as
-`weight @ x.T` with at least two columns took 5.7 / 8.1 ms for 2 / 3 rows. A call of two tokens then
+LM head took 10.0 / 22.1 / 33.0 ms for 1 / 2 / 3 rows, while the same product written as
+`weight @ x.T` with at least two columns took 5.8 / 6.0 / 8.4 ms (docs/bench/cost.json). A call of two tokens then
 costs about what a call of one costs, as the paper's cost model assumes (COST-1);
 `scripts/bench_cost.py --linear both` measures both kernels side by side.
 
@@ -49,14 +49,17 @@ def few_row_linear_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
 
 def eligible_linears(model: torch.nn.Module) -> list[torch.nn.Linear]:
     """The `nn.Linear` modules of `model` whose weight is a float32 CPU tensor and whose `forward` is
-    the class's own (a module another library has already wrapped, e.g. accelerate's hooks, is left alone);
+    `nn.Linear`'s own (a subclass with its own forward, e.g. a LoRA layer, and a module another library
+    has already wrapped, e.g. by accelerate's hooks, are left alone);
     none when those weights hold under `MIN_MODEL_BYTES` in all (a model that fits in the CPU's caches,
     where the extra copies of the few-row kernel cost more than they save)."""
     found = [m for m in model.modules()
-             if isinstance(m, torch.nn.Linear) and isinstance(m.weight, torch.Tensor)
+             if isinstance(m, torch.nn.Linear) and type(m).forward is torch.nn.Linear.forward  # not a subclass's own
+             and isinstance(m.weight, torch.Tensor)
              and m.weight.device.type == "cpu" and m.weight.dtype == torch.float32 and m.weight.dim() == 2
              and "forward" not in vars(m)]
-    return found if sum(m.weight.nbytes for m in found) >= MIN_MODEL_BYTES else []
+    weights = {m.weight.data_ptr(): m.weight.nbytes for m in found}  # a weight shared by modules counts once
+    return found if sum(weights.values()) >= MIN_MODEL_BYTES else []
 
 
 def _forward(module: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -68,25 +71,32 @@ class FewRowLinear:
     `weight @ x.T`; on exit, even when the body raises, they are exactly as before.
 
     The bound forwards are made once; entering and leaving only set and remove each module's
-    instance `forward` (about 20 microseconds for SmolLM2's 211 layers), so a member can open it
-    around every call and leave the model untouched between calls.
+    instance `forward` (about 40 microseconds for SmolLM2's 211 layers), so a member can open it
+    around every call and leave the model untouched between calls. Contexts nest: the modules are
+    restored when the outermost one exits (a user's `with member.fast_linear():` around specens'
+    own calls stays in force). One thread at a time.
     """
 
     def __init__(self, modules: list[torch.nn.Linear]):
         self._forwards = [(m, types.MethodType(_forward, m)) for m in modules]
         self._patched: list[torch.nn.Linear] = []
+        self._depth = 0
 
     def __enter__(self) -> "FewRowLinear":
-        for m, forward in self._forwards:
-            if "forward" not in m.__dict__:  # set directly: nn.Module.__setattr__ is slower and not needed
-                m.__dict__["forward"] = forward
-                self._patched.append(m)
+        self._depth += 1
+        if self._depth == 1:
+            for m, forward in self._forwards:
+                if "forward" not in m.__dict__:  # set directly: nn.Module.__setattr__ is slower and not needed
+                    m.__dict__["forward"] = forward
+                    self._patched.append(m)
         return self
 
     def __exit__(self, *exc) -> None:
-        for m in self._patched:
-            m.__dict__.pop("forward", None)
-        self._patched.clear()
+        self._depth -= 1
+        if self._depth == 0:
+            for m in self._patched:
+                m.__dict__.pop("forward", None)
+            self._patched.clear()
 
 
 def few_row_linear(modules: list[torch.nn.Linear]) -> FewRowLinear:

@@ -60,6 +60,38 @@ def test_eligible_linears_follow_the_rule():
     assert eligible_linears(wrapped) == []  # and what is left falls under the bound
 
 
+class ScaledLinear(torch.nn.Linear):
+    """A subclass with its own forward (as a LoRA layer has): FAST-7 must leave it alone."""
+
+    def forward(self, x):
+        return super().forward(x) + 100.0
+
+
+def test_subclasses_and_shared_weights():
+    model = big_model()
+    custom = ScaledLinear(1024, 8192, bias=False)
+    mixed = torch.nn.Sequential(model[0], custom, model[1])
+    assert custom not in eligible_linears(mixed)
+    x = torch.randn(1, 1, 1024)
+    with few_row_linear(eligible_linears(mixed)):
+        inside = custom(x)
+    assert torch.allclose(inside, custom(x))  # its own term kept
+    half = big_model()[0]
+    shared = torch.nn.Sequential(half, torch.nn.Linear(1024, half.out_features, bias=False))
+    shared[1].weight = half.weight  # one 32 MiB weight used twice: under the bound
+    assert eligible_linears(shared) == []
+
+
+def test_contexts_nest_and_the_outermost_restores():
+    model = big_model()
+    context = few_row_linear(eligible_linears(model))
+    with context:
+        with context:
+            pass
+        assert all("forward" in vars(m) for m in model)  # the inner exit leaves the outer in force
+    assert all("forward" not in vars(m) for m in model)
+
+
 def test_context_patches_and_restores_even_when_the_body_raises():
     model = big_model()
     x = torch.randn(1, 2, 1024)
