@@ -103,7 +103,7 @@ def test_the_cli_defaults_to_we_for_the_mixture_methods_and_traces_the_chosen_ve
     from specens.cli import main
 
     base = ["generate", "def median(data):", "--members", "pylib,pytests", "--max-new-tokens", "10", "--seed", "1",
-            "--drafter", "pytiny", "--gammas", "3", "--trace", "--no-stream"]
+            "--temperature", "1", "--drafter", "pytiny", "--gammas", "3", "--trace", "--no-stream"]  # sampled (SMIX-3)
     assert main(base + ["--method", "speculative-mixture"]) == 0
     captured = capsys.readouterr()
     text = captured.out + captured.err
@@ -128,7 +128,8 @@ def test_the_cli_names_the_drafter_flag_and_traces_a_kept_draft(capsys):
     assert main(base + ["--drafter", "pytiny", "--costs", "1,1"]) == 2
     assert "(one per member, then the outside --drafter's)" in capsys.readouterr().err
     member = ["generate", "def f(x):", "--members", "pylib,pytiny", "--method", "speculative-mixture", "--drafter",
-              "pytiny", "--gammas", "3", "--max-new-tokens", "12", "--seed", "0", "--trace", "--no-stream"]
+              "pytiny", "--gammas", "3", "--max-new-tokens", "12", "--seed", "0", "--temperature", "1", "--trace",
+              "--no-stream"]  # sampled: the CLI's default is greedy (SMIX-6)
     assert main(member) == 0
     captured = capsys.readouterr()
     text = captured.out + captured.err
