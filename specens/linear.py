@@ -8,7 +8,7 @@ LM head took 10.0 / 22.1 / 33.0 ms for 1 / 2 / 3 rows, while the same product wr
 costs about what a call of one costs, as the paper's cost model assumes (COST-1);
 `scripts/bench_cost.py --linear both` measures both kernels side by side.
 
-`few_row_linear(modules)` makes the listed `torch.nn.Linear` modules compute blocks of at most
+`FewRowLinear(modules)` makes the listed `torch.nn.Linear` modules compute blocks of at most
 `MAX_ROWS` rows that way (`eligible_linears(model)` lists them: float32 CPU weights of at least
 `MIN_MODEL_BYTES` in all, since a model that fits in the CPU's caches, like the bundled family, is
 faster with F.linear) while the context is open and restores them on exit; larger blocks (a
@@ -97,8 +97,3 @@ class FewRowLinear:
             for m in self._patched:
                 m.__dict__.pop("forward", None)
             self._patched.clear()
-
-
-def few_row_linear(modules: list[torch.nn.Linear]) -> FewRowLinear:
-    """The context of `FewRowLinear(modules)`: use as `with few_row_linear(eligible_linears(model)): ...`."""
-    return FewRowLinear(modules)

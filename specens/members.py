@@ -145,7 +145,6 @@ class Member:
         if not isinstance(few_row_linear, bool):
             raise ValueError(f"few_row_linear: expected True or False, got {few_row_linear!r}")
         self.name, self.model, self.tokenizer = name, model.eval(), tokenizer
-        self.few_row_linear = few_row_linear
         # FAST-7: the layers given the few-row kernel, chosen once here (weights on the CPU, float32, >= 64 MiB)
         self._linear = FewRowLinear(eligible_linears(model) if few_row_linear else [])
         self.cost: Fraction = as_fraction(cost, name=f"cost of member {name!r}")

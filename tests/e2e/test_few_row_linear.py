@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from specens import Member, bundled_model_path
-from specens.linear import MAX_ROWS, MIN_MODEL_BYTES, eligible_linears, few_row_linear, few_row_linear_forward
+from specens.linear import MAX_ROWS, MIN_MODEL_BYTES, FewRowLinear, eligible_linears, few_row_linear_forward
 
 torch.set_num_threads(1)
 
@@ -73,7 +73,7 @@ def test_subclasses_and_shared_weights():
     mixed = torch.nn.Sequential(model[0], custom, model[1])
     assert custom not in eligible_linears(mixed)
     x = torch.randn(1, 1, 1024)
-    with few_row_linear(eligible_linears(mixed)):
+    with FewRowLinear(eligible_linears(mixed)):
         inside = custom(x)
     assert torch.allclose(inside, custom(x))  # its own term kept
     half = big_model()[0]
@@ -84,7 +84,7 @@ def test_subclasses_and_shared_weights():
 
 def test_contexts_nest_and_the_outermost_restores():
     model = big_model()
-    context = few_row_linear(eligible_linears(model))
+    context = FewRowLinear(eligible_linears(model))
     with context:
         with context:
             pass
@@ -95,7 +95,7 @@ def test_contexts_nest_and_the_outermost_restores():
 def test_context_patches_and_restores_even_when_the_body_raises():
     model = big_model()
     x = torch.randn(1, 2, 1024)
-    context = few_row_linear(eligible_linears(model))
+    context = FewRowLinear(eligible_linears(model))
     with context:
         assert all("forward" in vars(m) for m in model)
         inside = model(x)
@@ -117,7 +117,7 @@ def test_context_is_what_runs_the_call():
     original = torch.mm
     try:
         torch.mm = lambda a, b: calls.append(a.shape) or original(a, b)
-        with few_row_linear(eligible_linears(model)):
+        with FewRowLinear(eligible_linears(model)):
             model(torch.randn(1, 1, 1024))
         assert len(calls) == 2
         calls.clear()
