@@ -81,7 +81,7 @@ load time by `specens.drafter.drafter_path()`); this folder holds only its own
   probabilities at every position ({r['target_positions']:,} positions). Prompts and source of the
   modules {', '.join(r['held_out_modules'])} are held out.
 - Training: AdamW, lr {r['lr']}, batch {r['batch']} sequences, {r['steps']} steps ({r['target_positions_seen']:,} target
-  positions), seed {r['seed']}, {r['threads']} CPU threads, torch {r['torch']}; {r['minutes']:.1f} minutes in all (data,
+  positions){' under bfloat16 autocast (float32 master weights)' if r.get('bf16') else ''}, seed {r['seed']}, {r['threads']} CPU threads, torch {r['torch']}; {r['minutes']:.1f} minutes in all (data,
   training and evaluation). Loss, on {r['ce_rows']} random rows a batch: {r.get('tv_weight', 0)} x the total variation
   between the drafter's distribution and SmolLM2's renormalised top-{r['top_k']} probabilities (1 minus the
   acceptance rate; final {r.get('final_tv', float('nan')):.3f}) plus {r['ce_weight']} x the cross-entropy against them (final
