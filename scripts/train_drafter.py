@@ -28,7 +28,9 @@ Where the 60 minutes go: SmolLM2's hidden states are caught from the same forwar
 answers (a hook on its final norm), not from a second pass; it answers 64 prompts at a time (1.4x
 the positions per second of 16 on this machine); the held-out answers are made once for the
 before/after figures; training runs under bfloat16 autocast (this CPU has AVX-512 BF16; 0.81 s a step
-against 1.37 s in float32). The defaults are the shipped run's settings (about 60 minutes on 2
+against 1.37 s in float32). Together: every one of the 1,554 training prompts answered within the 15
+minutes (880 before), 2,371 steps instead of 1,143, and held-out acceptance 0.427 (code) and 0.412
+(explain) instead of 0.383 and 0.382. The defaults are the shipped run's settings (56 minutes on 2
 cores, 35 of them training).
 
 Frozen SmolLM2 layers under the new ones (`--shared-layers`) were tried on the same data, 10 minutes of
