@@ -256,21 +256,16 @@ def run_layers(model, hidden: torch.Tensor, start: int, stop: int) -> torch.Tens
 
 
 @torch.inference_mode()
-def add_hidden_targets(teacher, examples, shared: int) -> None:
-    """For every example, in one pass of SmolLM2: its last hidden state (after the final norm: what its head
-    reads) at the target rows, and, with shared layers, the input of layer `shared` at every row (what the
-    drafter's trained layers read; float16, so the frozen layers need not run while training)."""
-    n = teacher.config.num_hidden_layers
+def add_shared_inputs(teacher, examples, shared: int) -> None:
+    """With `shared` frozen layers: the input of layer `shared` at every row of every example (what the
+    drafter's trained layers read; float16), so the frozen layers need not run while training."""
     for e in examples:
-        if "hidden" in e and (shared == 0 or e.get("shared") == shared):
-            continue
-        hidden = teacher.model.embed_tokens(torch.tensor([e["ids"]]))  # (1, L, 576)
-        if shared:
-            hidden = run_layers(teacher.model, hidden, 0, shared)
-            e["h_in"], e["shared"] = hidden[0].to(torch.float16), shared
         if "hidden" not in e:
-            hidden = teacher.model.norm(run_layers(teacher.model, hidden, shared, n))[0]  # (L, 576)
-            e["hidden"] = hidden[e["row0"]:e["row0"] + e["idx"].shape[0]].to(torch.float16)
+            raise ValueError("--data: this file was made by an older train_drafter.py without SmolLM2's hidden "
+                             "states; delete it and let the script remake it")
+        if shared and e.get("shared") != shared:
+            hidden = run_layers(teacher.model, teacher.model.embed_tokens(torch.tensor([e["ids"]])), 0, shared)
+            e["h_in"], e["shared"] = hidden[0].to(torch.float16), shared
 
 
 def loss_of(drafter, batch, *, shared: int, ce_rows: int, ce_weight: float, tv_weight: float,
@@ -402,7 +397,7 @@ def main(argv=None) -> int:
         rng.shuffle(texts)
         examples += teacher_on_text(teacher, tokenizer, texts, seq_len=256, top_k=args.top_k,
                                     deadline=time.time() + 60 * args.text_minutes)
-    add_hidden_targets(teacher, examples, args.shared_layers)
+    add_shared_inputs(teacher, examples, args.shared_layers)
     if args.data is not None and not args.data.exists():
         torch.save((examples, n_answers), args.data)
     targets = sum(e["idx"].shape[0] for e in examples)

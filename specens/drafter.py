@@ -81,11 +81,11 @@ load time by `specens.drafter.drafter_path()`); this folder holds only its own
   probabilities at every position ({r['target_positions']:,} positions). Prompts and source of the
   modules {', '.join(r['held_out_modules'])} are held out.
 - Training: AdamW, lr {r['lr']}, batch {r['batch']} sequences, {r['steps']} steps ({r['target_positions_seen']:,} target
-  positions){' under bfloat16 autocast (float32 master weights)' if r.get('bf16') else ''}, seed {r['seed']}, {r['threads']} CPU threads, torch {r['torch']}; {r['minutes']:.1f} minutes in all (data,
-  training and evaluation). Loss, on {r['ce_rows']} random rows a batch: {r.get('tv_weight', 0)} x the total variation
+  positions){' under bfloat16 autocast (float32 master weights)' if r['bf16'] else ''}, seed {r['seed']}, {r['threads']} CPU threads, torch {r['torch']}; {r['minutes']:.1f} minutes in all (data,
+  training and evaluation). Loss, on {r['ce_rows']} random rows a batch: {r['tv_weight']} x the total variation
   between the drafter's distribution and SmolLM2's renormalised top-{r['top_k']} probabilities (1 minus the
-  acceptance rate; final {r.get('final_tv', float('nan')):.3f}) plus {r['ce_weight']} x the cross-entropy against them (final
-  {r['final_token_loss']:.3f} nats); and on every row {r.get('feature_weight', 1)} x the mean squared error per dimension
+  acceptance rate; final {r['final_tv']:.3f}) plus {r['ce_weight']} x the cross-entropy against them (final
+  {r['final_token_loss']:.3f} nats); and on every row {r['feature_weight']} x the mean squared error per dimension
   between the drafter's last hidden state and SmolLM2's (final {r['final_feature_loss']:.4f}).
 - Acceptance at T = 1 against SmolLM2-135M-Instruct (mean over positions of 1 - TV(p_drafter, p_SmolLM2)
   along SmolLM2's own sampled answers, up to {r['max_new_tokens']} tokens, to held-out prompts):
@@ -95,7 +95,7 @@ load time by `specens.drafter.drafter_path()`); this folder holds only its own
 {acc}
 
 The project's goal for this drafter is an acceptance of 0.6; this run reached the figures above. Made by
-`{r.get('command', '.venv/bin/python scripts/train_drafter.py')}` on a 2-core machine shared with other work.
+`{r['command']}` on a 2-core machine shared with other work.
 """
 
 
