@@ -7,13 +7,16 @@ Without the installed model these tests skip and say how to install it; the READ
 installs it, so in CI they run.
 """
 
+from fractions import Fraction
+
 import pytest
 import torch
 
 import specens.state
 from specens import (ContrastiveDecoding, Ensemble, Member, NaiveSE, Sampling, SpeculativeEnsemble,
                      StandardEnsemble, WeightedEnsemble, bundled_model_path, generate)
-from specens.coupling import first_two_tokens_check
+from specens.coupling import first_two_tokens_check, reference_ensemble
+from specens.reference.verify import total_variation
 
 torch.set_num_threads(1)
 HELD_OUT = ["Write a Python function that returns the median of a list.",
@@ -67,8 +70,9 @@ def test_greedy_speculative_and_naive_equal_the_greedy_standard_ensemble_on_smol
 SAMPLING = Sampling(top_k=4)  # 4 x 4 cells: 300 rows resolve them (TRANSFORM-3)
 # The chi-square checks run on the held-out prompt where the negative control's bug moves the law of the first
 # two tokens furthest: exact total variation 0.69 between CD's law and "x1 from r, x2 from the drafter" (what
-# accepting every draft emits) on this prompt, 0.11 on the README's median prompt, where 300 rows no longer
-# told them apart reliably once the drafter had learned SmolLM2 closely (p = 6e-4 against the 5e-4 level).
+# accepting every draft emits) on this prompt (`moved_by_accepting_every_draft`), 0.11 on the README's median
+# prompt, where 300 rows no longer told them apart reliably once the drafter had learned SmolLM2 closely
+# (p = 6e-4 against the 5e-4 level).
 CHECK_PROMPT = HELD_OUT[4]
 METHODS = {"cd": SpeculativeEnsemble({"smollm2-drafter": 2, "smollm2": 1}),
            "we": SpeculativeEnsemble({"smollm2-drafter": 1, "smollm2": 1}, default_proposer="smollm2")}
@@ -83,10 +87,22 @@ def test_the_first_two_tokens_on_smollm2_follow_the_exact_float64_law(pair, case
     assert p > LEVEL, f"p = {p:.2e} <= {LEVEL:.2e}\n{table}"
 
 
+def moved_by_accepting_every_draft(ensemble, prompt) -> Fraction:
+    """Exact TV between the first two tokens' law under CD and under the bug (x1 from r, as METHOD-2 emits
+    it; x2 the drafter's proposal, unverified): sum over x1 of r(x1) TV(r(. | x1), p_drafter(. | x1)),
+    on float64 reference forwards."""
+    ref = reference_ensemble(ensemble, prompt)
+    first = ref.target(ref.prompt)
+    return sum((first[x1] * total_variation(ref.target(ref.prompt + (x1,)),
+                                            ref.proposal("smollm2-drafter", ref.prompt + (x1,)))
+                for x1 in range(len(first)) if first[x1] and x1 not in ensemble.eos_token_id), Fraction(0))
+
+
 def test_a_sampler_that_accepts_every_proposal_fails_the_same_check_on_smollm2(pair, monkeypatch):
     """Negative control (VERIFY-1): the drafter's tokens emitted unverified are rejected by the same test."""
     ensemble = ensemble_of(pair, combinations()["cd"], SAMPLING)
     prompt = chat(pair["smollm2"], CHECK_PROMPT)
+    assert moved_by_accepting_every_draft(ensemble, prompt) > Fraction(1, 2)  # the bug is large here (0.69)
     monkeypatch.setattr(specens.state, "accept", lambda u, q_x, r_x: True)
     p, table = first_two_tokens_check(ensemble, prompt, METHODS["cd"], rows=300, seed=100)
     assert p < LEVEL, f"the wrong sampler passed: p = {p:.2e}\n{table}"
