@@ -34,6 +34,12 @@ def naive_speedup(alpha: Fraction, c: Fraction, gamma: int) -> Fraction:
     return naive_expected_tokens(alpha, gamma) * (1 + Fraction(c)) / (1 + Fraction(c) * gamma)
 
 
+def plain_speedup(alpha: Fraction, c: Fraction, gamma: int) -> Fraction:
+    """(1 - alpha^(gamma+1)) / ((1 - alpha)(1 + c gamma)): naive SE with an outside drafter of cost c
+    (members together cost 1) over the members alone, NAIVE-5's bonus included. THM-3.1."""
+    return naive_expected_tokens(alpha, gamma + 1) / (1 + Fraction(c) * gamma)
+
+
 def never_slower_proposer(weights: tuple[Fraction, Fraction], costs: tuple[Fraction, Fraction]) -> int:
     """Index of a WE member whose naive rounds of gamma = 2 are never slower than the ensemble. COR-3.5.
 

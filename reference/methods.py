@@ -7,6 +7,7 @@ member calls they spend (spec/07-cost.md). Phase comments cite the spec's step i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Mapping
 
 from .combine import WeightedEnsemble
@@ -18,6 +19,16 @@ from .toy import Ensemble
 def _gamma(value, *, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: a proposal length must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _threshold(value, *, name: str = "confidence_threshold"):
+    """None (no confidence stop) or a probability in [0, 1] (METHOD-6); anything else is refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not 0 <= value <= 1:
+        raise ValueError(f"{name}: must be a probability in [0, 1] (a proposal stops after a token its proposer "
+                         f"gave less), or None for fixed-length proposals; got {value!r}")
     return value
 
 
@@ -52,41 +63,50 @@ class StandardEnsemble:
 
 @dataclass(frozen=True)
 class NaiveSE:
-    """Speculative decoding over the ensemble: one fixed proposer, no bonus token. NAIVE-1.
+    """Speculative decoding over the ensemble: one fixed proposer. NAIVE-1.
 
-    proposer: member name (None: the cheapest member). gamma: proposal length >= 1.
+    proposer: member name, or the outside drafter's (then a fully accepted round ends with a draw from
+    r, NAIVE-5; None: the cheapest member). gamma: proposal length >= 1, the most a proposal holds when
+    confidence_threshold (a probability, METHOD-6; transformers' assistant_confidence_threshold) stops
+    it after a token its proposer gave less. Raises ValueError for a gamma or threshold out of range.
     """
 
     gamma: int = 1
     proposer: str | None = None
+    confidence_threshold: float | None = None
     name = "naive"
 
     def __post_init__(self):
         _gamma(self.gamma, name="gamma")
+        _threshold(self.confidence_threshold)
 
     def check(self, ensemble: Ensemble) -> "NaiveSE":
         proposer = _model_name(self.proposer, ensemble, name="proposer") or ensemble.cheapest()  # NAIVE-1, METHOD-5
-        return NaiveSE(gamma=self.gamma, proposer=proposer)
+        return NaiveSE(gamma=self.gamma, proposer=proposer, confidence_threshold=self.confidence_threshold)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "gamma": self.gamma, "proposer": self.proposer}
+        extra = {} if self.confidence_threshold is None else {"confidence_threshold": self.confidence_threshold}
+        return {"name": self.name, "gamma": self.gamma, "proposer": self.proposer, **extra}
 
 
 @dataclass(frozen=True)
 class SpeculativeEnsemble:
     """Alternate proposals with bonus tokens, any number of members. SE-1.
 
-    gammas: {member name: proposal length >= 1} for every member. default_proposer: the member
-    that drafts when nothing is cached (None: the cheapest member).
+    gammas: {member name: proposal length >= 1} for every member, the most a proposal holds when
+    confidence_threshold (a probability, METHOD-6) stops it after a token its proposer gave less.
+    default_proposer: the member that drafts when nothing is cached (None: the cheapest member).
     """
 
     gammas: Mapping[str, int] = field(default_factory=dict)
     default_proposer: str | None = None
+    confidence_threshold: float | None = None
     name = "se"
 
     def __post_init__(self):
         for k, g in self.gammas.items():
             _gamma(g, name=f"gammas[{k!r}]")
+        _threshold(self.confidence_threshold)
 
     def check(self, ensemble: Ensemble) -> "SpeculativeEnsemble":
         missing = [k for k in ensemble.names if k not in self.gammas]
@@ -96,10 +116,12 @@ class SpeculativeEnsemble:
                              f"missing {missing}, unknown {unknown}")
         default = (_model_name(self.default_proposer, ensemble, name="default_proposer", members_only=True)
                    or ensemble.cheapest())  # SE-1: a member (METHOD-5)
-        return SpeculativeEnsemble(gammas=dict(self.gammas), default_proposer=default)
+        return SpeculativeEnsemble(gammas=dict(self.gammas), default_proposer=default,
+                                   confidence_threshold=self.confidence_threshold)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "gammas": dict(self.gammas), "default_proposer": self.default_proposer}
+        extra = {} if self.confidence_threshold is None else {"confidence_threshold": self.confidence_threshold}
+        return {"name": self.name, "gammas": dict(self.gammas), "default_proposer": self.default_proposer, **extra}
 
 
 @dataclass(frozen=True)
@@ -159,8 +181,8 @@ def method_from_json(obj: Mapping, ensemble: Ensemble) -> Method:
     drafter is `drafter`): ignoring it would run another method than the file meant.
     """
     name = obj.get("name")
-    keys = {"standard": ("name",), "naive": ("name", "gamma", "proposer"),
-            "se": ("name", "gammas", "default_proposer"), "mixture": ("name",),
+    keys = {"standard": ("name",), "naive": ("name", "gamma", "proposer", "confidence_threshold"),
+            "se": ("name", "gammas", "default_proposer", "confidence_threshold"), "mixture": ("name",),
             "speculative-mixture": ("name", "gamma", "drafter")}.get(name)
     unknown = [k for k in obj if keys is not None and k not in keys]
     if unknown:
@@ -169,9 +191,11 @@ def method_from_json(obj: Mapping, ensemble: Ensemble) -> Method:
     if name == "standard":
         method = StandardEnsemble()
     elif name == "naive":
-        method = NaiveSE(gamma=obj.get("gamma", 1), proposer=obj.get("proposer"))
+        method = NaiveSE(gamma=obj.get("gamma", 1), proposer=obj.get("proposer"),
+                         confidence_threshold=obj.get("confidence_threshold"))
     elif name == "se":
-        method = SpeculativeEnsemble(gammas=obj.get("gammas", {}), default_proposer=obj.get("default_proposer"))
+        method = SpeculativeEnsemble(gammas=obj.get("gammas", {}), default_proposer=obj.get("default_proposer"),
+                                     confidence_threshold=obj.get("confidence_threshold"))
     elif name == "mixture":
         method = MixtureEnsemble()
     elif name == "speculative-mixture":
@@ -199,7 +223,7 @@ def standard_ensemble(run: Run):
 
 
 def naive_se(run: Run, method: NaiveSE):
-    """Naive SE: METHOD-1, METHOD-2, then NAIVE-2, NAIVE-3, NAIVE-4 until METHOD-3.
+    """Naive SE: METHOD-1, METHOD-2, then NAIVE-2 .. NAIVE-5 until METHOD-3.
 
     The proposer may be the outside drafter (METHOD-5): then every member scores.
     """
@@ -207,18 +231,21 @@ def naive_se(run: Run, method: NaiveSE):
     run.sample_target()  # METHOD-2
     while not run.done:
         run.step += 1
-        _naive_step(run, method.proposer, method.gamma)
+        _naive_step(run, method.proposer, method.gamma, method.confidence_threshold)
 
 
-def _naive_step(run: Run, proposer: str, gamma: int):
-    """One naive round: NAIVE-2, NAIVE-3, NAIVE-4 (also the speculative mixture's greedy step, SMIX-6)."""
-    run.propose(proposer, gamma)  # NAIVE-2: catch up, then draw gamma tokens
+def _naive_step(run: Run, proposer: str, gamma: int, threshold=None):
+    """One naive round: NAIVE-2 .. NAIVE-5 (also the speculative mixture's greedy step, SMIX-6)."""
+    run.propose(proposer, gamma, stop_below=threshold)  # NAIVE-2: catch up, draw gamma tokens (METHOD-6: or fewer)
     for name in run.names:  # NAIVE-3: every other member scores them in one call
         if name != proposer:
             run.forward(name)
     while run.cache and not run.done:  # NAIVE-4: left to right, stop at the first rejection
         if not run.verify_head():
             break
+    position = len(run.emitted)  # NAIVE-5: all accepted and every member scored past them (an outside
+    if not run.cache and not run.done and all(run.holds_at(k, position) for k in run.names):  # proposer):
+        run.sample_target()  # the next token comes straight from r, at no call
     run.cache.clear()  # tokens after an emitted EOS or past max_new_tokens are never emitted
 
 
@@ -227,24 +254,24 @@ def speculative_ensemble(run: Run, method: SpeculativeEnsemble):
 
     Any number of members; two members alternate.
     """
-    names, gammas = run.names, method.gammas
+    names, gammas, threshold = run.names, method.gammas, method.confidence_threshold
     run.prefill()  # METHOD-1
     run.sample_target()  # METHOD-2
     while not run.done:
         run.step += 1
-        scorer = None
-        if not run.cache:  # SE-2: nothing cached, the default proposer drafts
-            run.propose(method.default_proposer, gammas[method.default_proposer])
+        scorer, unsure = None, False
+        if not run.cache:  # SE-2: nothing cached, the default proposer drafts (METHOD-6: maybe fewer)
+            run.propose(method.default_proposer, gammas[method.default_proposer], stop_below=threshold)
         else:  # SE-3: the member holding the fewest cached positions scores them all ...
             scorer = min(names, key=lambda k: (run.held_count(k), names.index(k)))
             run.forward(scorer)
-            run.propose(scorer, 1, bonus=True)  # ... and its next token joins the cache as a bonus
+            unsure = run.propose(scorer, 1, bonus=True, stop_below=threshold)  # ... and its next token joins the cache as a bonus
         while run.all_hold_head() and not run.done:  # SE-4: verify while every member holds the head
             if not run.verify_head():
                 scorer = None  # SE-5: rejected; cache dropped, the default proposer restarts
                 break
-        if scorer is not None and not run.done:  # SE-6: the scorer continues its own proposal
-            run.propose(scorer, gammas[scorer] - 1)
+        if scorer is not None and not run.done and not unsure:  # SE-6: the scorer continues its own proposal
+            run.propose(scorer, gammas[scorer] - 1, stop_below=threshold)  # (METHOD-6: a doubtful bonus ends it)
     run.cache.clear()
 
 

@@ -134,11 +134,13 @@ class Run:
         position = len(self.emitted)
         self.emit(self.chooser.draw(self.proposal(name, position), f"{name}@{position}"), f"mixture:{name}")
 
-    def propose(self, name: str, count: int, *, bonus: bool = False):
+    def propose(self, name: str, count: int, *, bonus: bool = False, stop_below=None) -> bool:
         """`name` draws up to `count` tokens from its own p_k, one call before each draw it lacks. NAIVE-2, SE-2.
 
         The first draw uses the output the member already holds at the end of seq, if any
         (a bonus token, SE-3); every later draw needs a call over the previous token.
+        stop_below: METHOD-6's threshold; the proposal ends right after a token whose confidence is below it,
+        and then True is returned.
         """
         for _ in range(min(count, self.room())):
             position = len(self.seq)
@@ -149,8 +151,11 @@ class Run:
             self.cache.append(Proposal(token, name, q))
             self.log("propose", member=name, position=position, token=token, bonus=bonus)
             bonus = False
+            if stop_below is not None and self.ensemble.confidence(name, self.context(position))[token] < stop_below:
+                return True
             if self.room() == 0:
                 break
+        return False
 
     def verify_head(self, against: str | None = None) -> bool:
         """Verify the oldest cached token against r; emit it or its replacement. METHOD-4, VERIFY-3.

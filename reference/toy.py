@@ -18,7 +18,7 @@ from .combine import Combination, WeightedEnsemble, check_mode, target
 from .numbers import Dist, as_fraction
 from .processors import NO_PROCESSORS, Prefix, Processors
 from .toy_json import FORMAT, VERSION, read_ensemble, read_member, read_toy, read_toy_file
-from .transforms import Sampling, Scores, proposal_distribution
+from .transforms import Sampling, Scores, proposal_distribution, transform
 
 
 def context_window(context: Sequence[int], order: int) -> tuple:
@@ -255,6 +255,17 @@ class Ensemble(MemberLookup):
         if key not in self._memo:
             self._memo[key] = proposal_distribution(self.member(name).scores(context), self.sampling,
                                                     self.processors, self.prefix(context))
+        return self._memo[key]
+
+    def confidence(self, name: str, context: tuple) -> Dist:
+        """What METHOD-6 reads a proposer's confidence from: p_k after `context` before greedy's one-hot
+        (TRANSFORM-1's distribution, processors included; p_k itself at T > 0). Memoised."""
+        if not self.sampling.greedy:
+            return self.proposal(name, context)
+        key = ("c", name, context)
+        if key not in self._memo:
+            self._memo[key] = transform(self.member(name).scores(context), self.sampling, self.processors,
+                                        self.prefix(context)).to_probs()
         return self._memo[key]
 
     def target(self, context: tuple) -> Dist:

@@ -2,8 +2,9 @@
 
 `--models real` (SmolLM2-135M-Instruct as the expert, its 2-layer drafter as the amateur / proposer,
 chat prompts held out of the drafter's training): contrastive decoding greedy and sampled, a weighted
-ensemble with the mixture ensemble, and the expert alone (WE weights 0 : 1, so r is the expert's
-distribution and SE is plain speculative decoding with the drafter) beside transformers'
+ensemble with the mixture ensemble, and the expert alone (a one-member ensemble with the drafter outside
+it, so naive SE is plain speculative decoding with its bonus token, NAIVE-5; fixed proposal lengths, and
+up to 20 with the confidence stop at 0.4, METHOD-6, as transformers' defaults) beside transformers'
 `generate(assistant_model=drafter)` on the same prompts. `--models family` (the default): the bundled
 stdlib family.
 
@@ -48,7 +49,7 @@ import torch
 from specens import (ContrastiveDecoding, Ensemble, Member, MixtureEnsemble, NaiveSE, Sampling,
                      SpeculativeEnsemble, SpeculativeMixture, StandardEnsemble, WeightedEnsemble, generate)
 from specens import bundled_model_path
-from specens.reference.cost import alternate_speedup, naive_speedup, tabled_cost
+from specens.reference.cost import alternate_speedup, naive_speedup, plain_speedup, tabled_cost
 REAL_PROMPTS = ["Write a Python function that returns the median of a list.",
                 "Write a Python function that checks whether a string is a palindrome.",
                 "Write a Python function that merges two sorted lists into one sorted list.",
@@ -97,6 +98,7 @@ def speculative_mixture_real_settings():
 def outside_drafter(methods, names):
     """The drafter a setting's methods name outside its members (METHOD-5), or None."""
     outside = {m.drafter for m in methods if isinstance(m, SpeculativeMixture) and m.drafter not in names}
+    outside |= {m.proposer for m in methods if isinstance(m, NaiveSE) and m.proposer not in names}
     return outside.pop() if outside else None
 
 
@@ -107,13 +109,14 @@ def real_settings():
     for t in (0, 1):
         yield f"CD mu 0.1 drafter/smollm2 T={t}", pair, ContrastiveDecoding(expert=e, amateur=d, mu="1/10"), \
             Sampling(temperature=t), [StandardEnsemble(), NaiveSE(gamma=4, proposer=d), SpeculativeEnsemble({d: 1, e: 1}),
-                                      SpeculativeEnsemble({d: 2, e: 1}), SpeculativeEnsemble({d: 3, e: 1})]
+                                      SpeculativeEnsemble({d: 2, e: 1}), SpeculativeEnsemble({d: 3, e: 1}),
+                                      SpeculativeEnsemble({d: 4, e: 1}, confidence_threshold=0.4)]
     yield "WE 1/2 drafter+smollm2 T=1", pair, WeightedEnsemble({d: "1/2", e: "1/2"}), Sampling(), [
         StandardEnsemble(), SpeculativeEnsemble({d: 1, e: 1}), SpeculativeEnsemble({d: 3, e: 1}), MixtureEnsemble()]
-    for t in (0, 1):
-        yield f"expert alone (WE 0:1) T={t}", pair, WeightedEnsemble({d: 0, e: 1}), Sampling(temperature=t), [
-            "expert", NaiveSE(gamma=1, proposer=d), NaiveSE(gamma=2, proposer=d), NaiveSE(gamma=3, proposer=d),
-            "assisted", "expert+", "assisted+"]
+    for t in (0, 1):  # the expert as a one-member ensemble, the drafter outside it (METHOD-5): plain SD
+        yield f"expert alone T={t}", [e], WeightedEnsemble({e: 1}), Sampling(temperature=t), [
+            "expert", *(NaiveSE(gamma=g, proposer=d) for g in (1, 2, 3, 4)),
+            NaiveSE(gamma=20, proposer=d, confidence_threshold=0.4), "assisted", "expert+", "assisted+"]
 
 
 # transformers' own generate: stock, and inside the members' FAST-7 context (the same linear kernels as specens)
@@ -124,19 +127,21 @@ HF_METHODS = {"expert": "transformers expert only", "assisted": "transformers as
 def label(method) -> str:
     if isinstance(method, str) and method in HF_METHODS:
         return HF_METHODS[method]
+    stop = "" if getattr(method, "confidence_threshold", None) is None else f" stop<{method.confidence_threshold}"
     if isinstance(method, NaiveSE):
-        return f"naive SE g={method.gamma} ({method.proposer})"
+        return f"naive SE g={method.gamma}{stop} ({method.proposer})"
     if isinstance(method, SpeculativeEnsemble):
-        return "SE g=" + ",".join(str(g) for g in method.gammas.values())
+        return "SE g=" + ",".join(str(g) for g in method.gammas.values()) + stop
     if isinstance(method, SpeculativeMixture):
         return f"spec. mixture g={method.gamma} ({method.drafter})"
     return {"standard": "standard", "mixture": "mixture"}[method.name]
 
 
 def hf_generate(members, names, prompts, sampling, tokens, seed, *, assistant: bool, fast_linear: bool = False):
-    """transformers' generate of the expert (the last member), with the drafter as its assistant
-    (transformers' speculative decoding) or alone; every row runs to `tokens` new tokens.
-    fast_linear: run it inside both members' FAST-7 context, so it uses specens' linear kernels."""
+    """transformers' generate of the expert (names: [drafter, expert]), with the drafter as its assistant
+    (transformers' speculative decoding, its defaults: up to 20 draft tokens, a confidence stop at 0.4) or
+    alone; every row runs to `tokens` new tokens.
+    fast_linear: run it inside both models' FAST-7 context, so it uses specens' linear kernels."""
     drafter, expert = (members[n] for n in names)
     outs = []
     for i, ids in enumerate(prompts):
@@ -186,7 +191,7 @@ def run_setting(members, names, combination, sampling, methods, tokens, repeats,
         for m in methods:  # interleaved: every method sees the same load within a repeat
             start, cpu = time.perf_counter(), time.process_time()
             if isinstance(m, str) and m in HF_METHODS:
-                emitted = sum(hf_generate(members, names, prompts, sampling, tokens, seed + 100 * rep,
+                emitted = sum(hf_generate(members, [drafter, names[-1]], prompts, sampling, tokens, seed + 100 * rep,
                                           assistant=m.startswith("assisted"), fast_linear=m.endswith("+")))
             else:  # traced in every repeat, so every method pays the same small bookkeeping
                 outs = generate(ensemble, prompts, max_new_tokens=tokens, method=m, seed=seed + 100 * rep, trace=True)
@@ -248,9 +253,16 @@ def theory_speedup(method, c, names, alpha, *, alone: bool) -> float | None:
     """The paper's formula for `method` from measured acceptance and measured c (`c[name]`): THM-3.6 for
     SE of two members (alpha: the acceptance of the cheaper member q's proposals, c = c_q / c_p), THM-3.1
     for naive SE; over the expert alone (`alone`) a naive round costs 1 + c gamma for THM-3.1's tokens
-    at cost 1 each, so THM-3.1's S is divided by 1 + c. None where no formula applies."""
+    at cost 1 each, so THM-3.1's S is divided by 1 + c; with the drafter outside a one-member ensemble,
+    plain speculative decoding's formula with NAIVE-5's bonus. None where no formula applies (METHOD-6's
+    stopped proposals have no closed form here)."""
     if isinstance(method, StandardEnsemble):
         return 1.0
+    if getattr(method, "confidence_threshold", None) is not None:
+        return None
+    if isinstance(method, NaiveSE) and len(names) == 1:
+        d = method.proposer
+        return float(plain_speedup(Fraction(alpha[d]), c[d] / c[names[0]], method.gamma)) if d in alpha else None
     if len(names) != 2:
         return None
     if isinstance(method, NaiveSE):

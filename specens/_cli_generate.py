@@ -24,7 +24,7 @@ FLAGS = {"prompts": "prompt", "max_new_tokens": "--max-new-tokens", "temperature
          "top_k": "--top-k", "top_p": "--top-p", "mu": "--mu", "gammas": "--gammas", "gamma": "--gammas",
          "mode": "--mode", "tokenizer": "--members", "vocab_size": "--members", "model": "--members",
          "expert/amateur": "--expert/--amateur", "device": "--device", "seed": "--seed", "threads": "--threads",
-         "drafter": "--drafter",
+         "drafter": "--drafter", "confidence_threshold": "--confidence-threshold",
          "repetition_penalty": "--repetition-penalty", "presence_penalty": "--presence-penalty",
          "frequency_penalty": "--frequency-penalty", "no_repeat_ngram_size": "--no-repeat-ngram-size",
          "min_new_tokens": "--min-new-tokens", "logit_bias": "--logit-bias", "bad_words_ids": "--bad-words",
@@ -63,6 +63,10 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--gammas", help="proposal lengths in member order, e.g. 3,1 (se), or one value (naive, "
                                     "speculative-mixture); default 1 for every member")
     p.add_argument("--default-proposer", help="member that drafts after a rejection (default: the cheapest)")
+    p.add_argument("--confidence-threshold", type=float, metavar="P",
+                   help="se and naive: end a proposal early, right after a token its proposer gave a probability "
+                        "below P (METHOD-6, transformers' assistant_confidence_threshold); --gammas become upper "
+                        "bounds. The output's law is unchanged. Default: off")
     p.add_argument("--drafter",
                    help="speculative-mixture and naive: the model that drafts; a member's name, or a model outside the "
                         "ensemble sharing its tokenizer (a name or directory as in --members; it never enters r). "
@@ -304,18 +308,24 @@ def build(args):
         if gammas is not None and len(gammas) != len(names):
             raise ValueError(f"--gammas: give {len(names)} values for --method se (one per member), got {args.gammas}")
         gammas = dict(zip(names, gammas)) if gammas is not None else default_method(names).gammas
-        method = SpeculativeEnsemble(gammas, default_proposer=args.default_proposer)
+        method = SpeculativeEnsemble(gammas, default_proposer=args.default_proposer,
+                                     confidence_threshold=args.confidence_threshold)
     elif args.method in ("naive", "speculative-mixture"):
         if gammas is not None and len(gammas) != 1:
             raise ValueError(f"--gammas: --method {args.method} takes one proposal length, got {args.gammas}")
         if args.default_proposer is not None and drafter_name is not None:
             raise ValueError("--default-proposer/--drafter: give one of them, the model that drafts")
         proposer = drafter_name or args.default_proposer
-        method = (NaiveSE(gamma=gammas[0] if gammas else 1, proposer=proposer) if args.method == "naive"
+        if args.confidence_threshold is not None and args.method != "naive":
+            raise ValueError("--confidence-threshold: only --method se and naive stop proposals early (METHOD-6); "
+                             "drop it for --method speculative-mixture")
+        method = (NaiveSE(gamma=gammas[0] if gammas else 1, proposer=proposer,
+                          confidence_threshold=args.confidence_threshold) if args.method == "naive"
                   else SpeculativeMixture(gamma=gammas[0] if gammas else 1, drafter=proposer))
     else:
-        if gammas is not None or args.default_proposer is not None:
-            raise ValueError(f"--gammas/--default-proposer: --method {args.method} has no proposer")
+        if gammas is not None or args.default_proposer is not None or args.confidence_threshold is not None:
+            raise ValueError(f"--gammas/--default-proposer/--confidence-threshold: --method {args.method} has no "
+                             "proposer")
         method = StandardEnsemble() if args.method == "standard" else MixtureEnsemble()
     return ensemble, method.check(ensemble)  # check() names the default proposer
 

@@ -26,8 +26,8 @@ from fractions import Fraction
 import torch
 
 from specens._inputs import short_number
-from specens.distributions import (EmptyDistribution, accept, proposal_distribution, residual, sample,
-                                   temperature_overflows)
+from specens.distributions import (EmptyDistribution, accept, member_probs, proposal_distribution, residual,
+                                   sample, temperature_overflows)
 from specens.reference.combine import ContrastiveDecoding
 from specens.reference.rng import sample as exact_sample
 
@@ -313,8 +313,20 @@ class Run:
         self.emit(token, f"mixture:{name}")
         self.seconds["verify"] += time.perf_counter() - begin
 
-    def propose(self, name: str, count: int, *, bonus: bool = False):
-        """`name` draws up to `count` tokens from its own p_k, one call before each draw it lacks. NAIVE-2, SE-2."""
+    def confidence(self, name: str, position: int, q: torch.Tensor, token: int) -> float:
+        """METHOD-6: the probability member `name` gave its drawn `token` at `position`: q(token) at T > 0; at
+        T = 0 its transformed distribution's before greedy's one-hot (as `proposal`, without the argmax)."""
+        if not self.ensemble.sampling.greedy:
+            return float(q[token])
+        row = self.held[name][position]  # (V,)
+        if self.chain is not None and not self.process_held:
+            row = self._process(row.unsqueeze(0), position)[0]
+        return float(member_probs(row, self.ensemble.sampling, self.min_p)[token])
+
+    def propose(self, name: str, count: int, *, bonus: bool = False, stop_below=None) -> bool:
+        """`name` draws up to `count` tokens from its own p_k, one call before each draw it lacks. NAIVE-2, SE-2.
+        stop_below: METHOD-6's threshold; the proposal ends right after a token whose confidence is below it,
+        and then True is returned."""
         for _ in range(min(count, self.room())):
             position = len(self.emitted) + len(self.cache)
             if position not in self.held[name]:
@@ -329,9 +341,13 @@ class Run:
             self.proposed[name] += 1
             self.log("propose", member=name, position=position, token=token, bonus=bonus)
             bonus = False
+            unsure = stop_below is not None and self.confidence(name, position, q, token) < stop_below
             self.seconds["propose"] += time.perf_counter() - begin
+            if unsure:
+                return True
             if self.room() == 0:
                 break
+        return False
 
     def verify_head(self, against: str | None = None) -> bool:
         """Verify the oldest cached token against r; emit it or its replacement. METHOD-4, VERIFY-3.

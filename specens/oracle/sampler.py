@@ -308,7 +308,7 @@ def standard_ensemble(run: VectorRun, method: StandardEnsemble):
 
 
 def naive_se(run: VectorRun, method: NaiveSE):
-    """NAIVE-2, NAIVE-3, NAIVE-4 for every chain: a fixed proposer (maybe the outside drafter), no bonus token."""
+    """NAIVE-2 .. NAIVE-5 for every chain: a fixed proposer (maybe the outside drafter, then a bonus from r)."""
     chains, proposer = np.arange(run.B), run.t.model_names.index(method.proposer)
     run.begin_step(chains)
     run.first_token(chains)  # METHOD-2
@@ -318,7 +318,7 @@ def naive_se(run: VectorRun, method: NaiveSE):
 
 
 def _naive_round(run: VectorRun, live: np.ndarray, proposer: int, gamma: int):
-    """NAIVE-2, NAIVE-3, NAIVE-4 for chains `live` (also SMIX-6's greedy step)."""
+    """NAIVE-2 .. NAIVE-5 for chains `live` (also SMIX-6's greedy step)."""
     run.propose(live, proposer, gamma)  # NAIVE-2
     for k in range(run.N):  # NAIVE-3
         if k != proposer:
@@ -328,6 +328,10 @@ def _naive_round(run: VectorRun, live: np.ndarray, proposer: int, gamma: int):
         verifying = verifying[(run.s[verifying] > run.e[verifying]) & ~run.done(verifying)]
         if verifying.size:
             verifying = verifying[run.verify_head(verifying)]
+    pos = run.e[live]  # NAIVE-5: every member holds the next position only after an outside proposer's
+    whole = live[(run.s[live] == pos) & ~run.done(live) & run.all_hold(live, pos)]  # fully accepted round
+    if whole.size:
+        run.sample_target(whole)
     run.end_round(live)
 
 
@@ -456,6 +460,9 @@ class VectorSampler:
                  tables: Tables | None = None):
         if type(method) not in METHODS:
             raise ValueError(f"method: must be one of {[m.__name__ for m in METHODS]}, got {method!r}")
+        if getattr(method, "confidence_threshold", None) is not None:
+            raise ValueError("method: this sampler runs fixed-length proposals; a confidence_threshold changes which "
+                             "calls a run spends, never its law (METHOD-6), so give the method without it")
         self.ensemble, self.method, self.length = ensemble, method.check(ensemble), length
         self.tables = tables or Tables(ensemble, length=length)  # only the states a run reaches (kit laws)
         self.run_class, self.chooser_wrapper = run_class, chooser_wrapper

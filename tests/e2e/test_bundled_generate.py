@@ -143,6 +143,11 @@ def test_generate_contrastive_decoding_greedy_runs(capsys):
     (["--seed", "-1"], "--seed: must be a non-negative integer"),
     (["--temperature", "1e-320"], "--temperature: 1e-320 is so small that logits / temperature overflow float64; "
                                   "use temperature 0"),
+    (["--confidence-threshold", "1.5"], "--confidence-threshold: must be a probability in [0, 1]"),
+    (["--method", "standard", "--confidence-threshold", "0.4"], "--confidence-threshold: --method standard has no "
+                                                                 "proposer"),
+    (["--method", "speculative-mixture", "--confidence-threshold", "0.4"], "--confidence-threshold: only --method se "
+                                                                            "and naive"),
 ])
 def test_generate_rejects_bad_options_with_a_clear_error(capsys, args, message):
     """Bad input: exit code 2 and an error naming the option, never a traceback."""
@@ -245,6 +250,18 @@ def test_generate_summary_names_method_combination_threads_and_every_member(caps
     code, out, err = run_cli(capsys, "import os", "--max-new-tokens", "4", "--threads", "2", "--device", "cpu")
     assert code == 0 and "on 2 thread(s)" in err
     torch.set_num_threads(1)
+
+
+def test_generate_with_a_confidence_stop_and_an_outside_drafter_keeps_the_greedy_tokens(capsys):
+    """METHOD-6, NAIVE-5 through the CLI: plain speculative decoding of pylib with pytiny drafting from outside,
+    drafts of up to 6 tokens stopped below 0.5, emits pylib's own greedy tokens; the summary names the stop."""
+    greedy = ("--temperature", "0", "--max-new-tokens", "12", "--no-stream")
+    code, alone, _ = run_cli(capsys, "def median(values):", "--members", "pylib", "--method", "standard", *greedy)
+    assert code == 0
+    code, out, err = run_cli(capsys, "def median(values):", "--members", "pylib", "--method", "naive", "--drafter",
+                             "pytiny", "--gammas", "6", "--confidence-threshold", "0.5", *greedy)
+    assert code == 0 and out == alone
+    assert "naive (gamma 6; proposer pytiny; confidence threshold 0.5)" in err, err
 
 
 def test_generate_summary_shows_huge_and_tiny_weights_and_costs_as_short_numbers(capsys):

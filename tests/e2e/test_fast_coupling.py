@@ -42,6 +42,8 @@ def methods_for(names, mode, combination):
     for gammas in ((1,), (2, 1), (1, 3), (3, 2)):
         for default in (names[0], names[-1]):
             yield SpeculativeEnsemble({k: gammas[i % len(gammas)] for i, k in enumerate(names)}, default)
+    yield NaiveSE(gamma=3, proposer=names[0], confidence_threshold=0.55)  # METHOD-6: proposals of varying length
+    yield SpeculativeEnsemble({k: 3 for k in names}, names[-1], confidence_threshold=0.45)
     if mode == "probs" and isinstance(combination, WeightedEnsemble):
         yield MixtureEnsemble()
         for gamma, drafter in ((1, names[0]), (3, names[0]), (2, names[-1])):  # SMIX-1 (outside drafters:
@@ -91,7 +93,7 @@ def toy_case(setting, seed=0):
 
 @pytest.mark.parametrize("setting", TOYS, ids=lambda s: "-".join(map(str, s)))
 def test_fast_path_equals_the_reference_on_toy_members_for_every_method(setting):
-    """RNG-1, TRACE-1: same stream, same tokens and trace; STD-1, NAIVE-1, SE-1..SE-6, MIX-1..MIX-3, METHOD-1..4.
+    """RNG-1, TRACE-1: same stream, same tokens and trace; STD-1, NAIVE-1, SE-1..SE-6, MIX-1..MIX-3, METHOD-1..4, METHOD-6.
 
     Also TRANSFORM-1..6, COMBINE-1..7 (every mode), VERIFY-1..4 and FAST-3 (the toys' caches are real
     DynamicCaches, cropped after every rejection).

@@ -130,10 +130,10 @@ def test_the_engine_rejects_history_advanced_once_per_step(monkeypatch):
         stale_side = "both"
         start = None
 
-        def propose(self, name, count, *, bonus=False):
+        def propose(self, name, count, *, bonus=False, stop_below=None):
             if not self.cache:
                 self.start = len(self.emitted)  # the step begins: the history is read once, here
-            super().propose(name, count, bonus=bonus)
+            return super().propose(name, count, bonus=bonus, stop_below=stop_below)
 
         def _stale(self, position):
             context = self.context(position)

@@ -19,7 +19,9 @@ from specens.reference import (
     generate,
     load_toy,
     dump_toy,
+    naive_expected_tokens,
     overlap,
+    plain_speedup,
     residual,
 )
 from specens.reference.engine import enumerate_runs
@@ -64,6 +66,35 @@ def test_naive_se_proposing_from_an_outside_drafter_emits_the_ensemble_law(setti
     prefills = [e["member"] for e in result.trace if e["event"] == "call" and e["kind"] == "prefill"]
     assert prefills == list(ensemble.names) + ["t"]  # METHOD-1: the outside proposer is prefilled after the members
     assert all(e["proposer"] == "t" for e in result.trace if e["event"] == "verify")
+
+
+def test_naive_se_from_an_outside_drafter_ends_a_fully_accepted_round_with_a_draw_from_r():
+    """NAIVE-5: after every proposal of a round is accepted, the next token is a direct draw from r at no
+    call, because every member scored past the proposal; a member proposer never gets one (NAIVE-4)."""
+    ensemble = toy_ensemble(2, 3, seed=4)
+    ens = ensemble.with_(drafter=outside_drafter(ensemble))
+    bonuses = 0
+    for result, _ in enumerate_runs(ens, NaiveSE(gamma=2, proposer="t"), 5):
+        for step in {e["step"] for e in result.trace if e["step"] > 0}:
+            events = [e for e in result.trace if e["step"] == step]
+            verified = [e for e in events if e["event"] == "verify"]
+            emits = [e for e in events if e["event"] == "emit"]
+            full = all(e["accepted"] for e in verified) and len(verified) == sum(e["event"] == "propose" for e in events)
+            if full and verified[-1]["position"] < 4:  # the run continues after the round
+                assert emits[-1]["rule"] == "direct" and events[-1] is emits[-1]  # no call after the last verify
+                bonuses += 1
+            else:
+                assert all(e["rule"] != "direct" for e in emits)
+    assert bonuses > 0
+    for result, _ in enumerate_runs(ensemble, NaiveSE(gamma=2, proposer="m0"), 5):
+        assert [e for e in result.trace if e["event"] == "emit" and e["step"] > 0 and e["rule"] == "direct"] == []
+
+
+def test_plain_speedup_counts_the_bonus_token():
+    """THM-3.1 with NAIVE-5: gamma + 1 tokens per fully accepted round, one per round when nothing is accepted."""
+    assert plain_speedup(F(1), F(1, 5), 3) == F(4) / (1 + F(3, 5))
+    assert plain_speedup(F(0), F(1, 5), 3) == 1 / (1 + F(3, 5))
+    assert plain_speedup(F(1, 2), F(0), 2) == naive_expected_tokens(F(1, 2), 3) == F(7, 4)
 
 
 def test_an_outside_drafter_never_enters_r_and_is_not_prefilled_when_unused():
