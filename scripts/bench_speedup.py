@@ -74,7 +74,8 @@ def settings():
         yield f"CD mu 0.1 pytiny/pylib T={t}", cd, ContrastiveDecoding(expert="pylib", amateur="pytiny", mu="1/10"), \
             Sampling(temperature=t), [StandardEnsemble(), NaiveSE(gamma=3, proposer="pytiny"),
                                       SpeculativeEnsemble({"pytiny": 1, "pylib": 1}),
-                                      SpeculativeEnsemble({"pytiny": 5, "pylib": 1})]
+                                      SpeculativeEnsemble({"pytiny": 5, "pylib": 1}),
+                                      SpeculativeEnsemble({"pytiny": 5, "pylib": 1}, confidence_threshold=0.4)]
 
 
 # -- the speculative mixture (SMIX-1): pytiny drafts for WEs of the large members, from outside them ----------

@@ -67,6 +67,23 @@ def test_greedy_speculative_and_naive_equal_the_greedy_standard_ensemble_on_smol
             assert got == want, (text, method)
 
 
+def test_plain_speculative_decoding_with_the_bonus_and_a_confidence_stop_keeps_smollm2s_greedy_tokens(pair):
+    """NAIVE-5, METHOD-6, METHOD-5 on a published model: SmolLM2 alone, its drafter outside the ensemble; fixed
+    drafts and drafts of up to 20 stopped below 0.4 emit SmolLM2's own greedy tokens, 2 held-out prompts x 32."""
+    expert = Ensemble([pair["smollm2"]], WeightedEnsemble({"smollm2": 1}), sampling=Sampling(temperature=0),
+                      tokenizer=pair["smollm2"].tokenizer, drafter=pair["smollm2-drafter"])
+    bonuses = 0
+    for text in HELD_OUT[1:3]:
+        prompt = chat(pair["smollm2"], text)
+        want = generate(expert, prompt, max_new_tokens=32, method=StandardEnsemble(), seed=0).tokens
+        for method in (NaiveSE(gamma=3, proposer="smollm2-drafter"),
+                       NaiveSE(gamma=20, proposer="smollm2-drafter", confidence_threshold=0.4)):
+            out = generate(expert, prompt, max_new_tokens=32, method=method, seed=1, trace=True)
+            assert out.tokens == want, (text, method)
+            bonuses += sum(1 for e in out.trace if e["event"] == "emit" and e["rule"] == "direct" and e["step"] > 0)
+    assert bonuses > 0  # fully accepted drafts happened and ended with SmolLM2's own token
+
+
 SAMPLING = Sampling(top_k=4)  # 4 x 4 cells: 300 rows resolve them (TRANSFORM-3)
 # The chi-square checks run on the held-out prompt where the negative control's bug moves the law of the first
 # two tokens furthest: exact total variation 0.69 between CD's law and "x1 from r, x2 from the drafter" (what
@@ -161,9 +178,13 @@ def test_the_main_job_answers_in_the_chat_template_with_cd_of_smollm2_and_its_dr
 @pytest.mark.parametrize("args, label", [
     (["--weights", "1,2"], "WE smollm2-drafter 1/3, smollm2 2/3"),
     (["--weights", "0,1", "--method", "naive", "--gammas", "3"], "WE smollm2-drafter 0, smollm2 1"),
+    (["--members", "smollm2", "--method", "naive", "--drafter", "smollm2-drafter", "--gammas", "8",
+      "--confidence-threshold", "0.4"], "naive (gamma 8; proposer smollm2-drafter; confidence threshold 0.4) over WE "
+                                        "smollm2 1"),
 ])
 def test_the_main_job_runs_we_and_the_expert_alone_from_the_same_command(pair, capsys, args, label):
-    """WE of the pair, and the expert alone (weight 0 for the drafter: r is SmolLM2's own distribution, so
-    naive SE is plain speculative decoding with the drafter), through the same command."""
+    """WE of the pair, and the expert alone two ways: weight 0 for the drafter (r is SmolLM2's own distribution,
+    so naive SE is speculative decoding without NAIVE-5's bonus), and SmolLM2 as the only member with the drafter
+    outside it (plain speculative decoding with the bonus and a confidence stop), through the same command."""
     code, out, err = run_cli(capsys, HELD_OUT[1], "--max-new-tokens", "12", *args)
     assert code == 0 and label in err, err
