@@ -36,8 +36,18 @@ def naive_speedup(alpha: Fraction, c: Fraction, gamma: int) -> Fraction:
 
 def plain_speedup(alpha: Fraction, c: Fraction, gamma: int) -> Fraction:
     """(1 - alpha^(gamma+1)) / ((1 - alpha)(1 + c gamma)): naive SE with an outside drafter of cost c
-    (members together cost 1) over the members alone, NAIVE-5's bonus included. THM-3.1."""
-    return naive_expected_tokens(alpha, gamma + 1) / (1 + Fraction(c) * gamma)
+    (members together cost 1) over the members alone, NAIVE-5's bonus included. THM-3.1.
+
+    alpha: the acceptance rate in [0, 1]; c >= 0; gamma an integer >= 1 (NUM-1 numbers). Raises
+    ValueError naming the argument otherwise."""
+    alpha, c = as_fraction(alpha, name="alpha"), as_fraction(c, name="c")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha: an acceptance rate must lie in [0, 1], got {alpha}")
+    if c < 0:
+        raise ValueError(f"c: a drafter's cost must be >= 0, got {c}")
+    if isinstance(gamma, bool) or not isinstance(gamma, int) or gamma < 1:
+        raise ValueError(f"gamma: a proposal length must be an integer >= 1, got {gamma!r}")
+    return naive_expected_tokens(alpha, gamma + 1) / (1 + c * gamma)
 
 
 def never_slower_proposer(weights: tuple[Fraction, Fraction], costs: tuple[Fraction, Fraction]) -> int:

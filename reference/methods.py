@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Mapping
 
 from .combine import WeightedEnsemble
+from .numbers import as_fraction
 from .rng import Chooser, StreamChooser, UniformStream
 from .state import Run
 from .toy import Ensemble
@@ -22,14 +23,20 @@ def _gamma(value, *, name: str) -> int:
     return value
 
 
-def _threshold(value, *, name: str = "confidence_threshold"):
-    """None (no confidence stop) or a probability in [0, 1] (METHOD-6); anything else is refused."""
+def _threshold(value, *, name: str = "confidence_threshold") -> Fraction | None:
+    """None (no confidence stop) or a probability in [0, 1] read exactly (NUM-1: text as written, a float at
+    its binary value), for METHOD-6; anything else is refused naming `name`."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not 0 <= value <= 1:
-        raise ValueError(f"{name}: must be a probability in [0, 1] (a proposal stops after a token its proposer "
-                         f"gave less), or None for fixed-length proposals; got {value!r}")
-    return value
+    fix = "a probability in [0, 1] (a proposal stops after a token its proposer gave less); leave it out for " \
+          "fixed-length proposals"
+    try:
+        exact = as_fraction(value, name=name)
+    except ValueError:
+        raise ValueError(f"{name}: must be {fix}; got {value!r}") from None
+    if not 0 <= exact <= 1:
+        raise ValueError(f"{name}: must be {fix}; got {value!r}")
+    return exact
 
 
 def _model_name(value, ensemble, *, name: str, members_only: bool = False) -> str | None:
@@ -68,24 +75,26 @@ class NaiveSE:
     proposer: member name, or the outside drafter's (then a fully accepted round ends with a draw from
     r, NAIVE-5; None: the cheapest member). gamma: proposal length >= 1, the most a proposal holds when
     confidence_threshold (a probability, METHOD-6; transformers' assistant_confidence_threshold) stops
-    it after a token its proposer gave less. Raises ValueError for a gamma or threshold out of range.
+    it after a token its proposer gave less; it is held as an exact Fraction (NUM-1: "0.4" and
+    Decimal("0.4") are 2/5, the float 0.4 its binary value) and written to JSON as a string.
+    Raises ValueError for a gamma or threshold out of range.
     """
 
     gamma: int = 1
     proposer: str | None = None
-    confidence_threshold: float | None = None
+    confidence_threshold: Fraction | None = None  # any exact or float probability in; held as a Fraction
     name = "naive"
 
     def __post_init__(self):
         _gamma(self.gamma, name="gamma")
-        _threshold(self.confidence_threshold)
+        object.__setattr__(self, "confidence_threshold", _threshold(self.confidence_threshold))  # exact (NUM-1)
 
     def check(self, ensemble: Ensemble) -> "NaiveSE":
         proposer = _model_name(self.proposer, ensemble, name="proposer") or ensemble.cheapest()  # NAIVE-1, METHOD-5
         return NaiveSE(gamma=self.gamma, proposer=proposer, confidence_threshold=self.confidence_threshold)
 
     def to_json(self) -> dict:
-        extra = {} if self.confidence_threshold is None else {"confidence_threshold": self.confidence_threshold}
+        extra = {} if self.confidence_threshold is None else {"confidence_threshold": str(self.confidence_threshold)}
         return {"name": self.name, "gamma": self.gamma, "proposer": self.proposer, **extra}
 
 
@@ -100,13 +109,13 @@ class SpeculativeEnsemble:
 
     gammas: Mapping[str, int] = field(default_factory=dict)
     default_proposer: str | None = None
-    confidence_threshold: float | None = None
+    confidence_threshold: Fraction | None = None  # any exact or float probability in; held as a Fraction
     name = "se"
 
     def __post_init__(self):
         for k, g in self.gammas.items():
             _gamma(g, name=f"gammas[{k!r}]")
-        _threshold(self.confidence_threshold)
+        object.__setattr__(self, "confidence_threshold", _threshold(self.confidence_threshold))  # exact (NUM-1)
 
     def check(self, ensemble: Ensemble) -> "SpeculativeEnsemble":
         missing = [k for k in ensemble.names if k not in self.gammas]
@@ -120,7 +129,7 @@ class SpeculativeEnsemble:
                                    confidence_threshold=self.confidence_threshold)
 
     def to_json(self) -> dict:
-        extra = {} if self.confidence_threshold is None else {"confidence_threshold": self.confidence_threshold}
+        extra = {} if self.confidence_threshold is None else {"confidence_threshold": str(self.confidence_threshold)}
         return {"name": self.name, "gammas": dict(self.gammas), "default_proposer": self.default_proposer, **extra}
 
 

@@ -63,10 +63,11 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--gammas", help="proposal lengths in member order, e.g. 3,1 (se), or one value (naive, "
                                     "speculative-mixture); default 1 for every member")
     p.add_argument("--default-proposer", help="member that drafts after a rejection (default: the cheapest)")
-    p.add_argument("--confidence-threshold", type=float, metavar="P",
+    p.add_argument("--confidence-threshold", metavar="P",
                    help="se and naive: end a proposal early, right after a token its proposer gave a probability "
-                        "below P (METHOD-6, transformers' assistant_confidence_threshold); --gammas become upper "
-                        "bounds. The output's law is unchanged. Default: off")
+                        "below P, read as written (0.4 or 2/5; METHOD-6, transformers' "
+                        "assistant_confidence_threshold); --gammas become upper bounds. The output's law is "
+                        "unchanged. Default: off")
     p.add_argument("--drafter",
                    help="speculative-mixture and naive: the model that drafts; a member's name, or a model outside the "
                         "ensemble sharing its tokenizer (a name or directory as in --members; it never enters r). "
@@ -323,9 +324,11 @@ def build(args):
                           confidence_threshold=args.confidence_threshold) if args.method == "naive"
                   else SpeculativeMixture(gamma=gammas[0] if gammas else 1, drafter=proposer))
     else:
-        if gammas is not None or args.default_proposer is not None or args.confidence_threshold is not None:
-            raise ValueError(f"--gammas/--default-proposer/--confidence-threshold: --method {args.method} has no "
-                             "proposer")
+        given = [flag for flag, value in (("--gammas", gammas), ("--default-proposer", args.default_proposer),
+                                          ("--confidence-threshold", args.confidence_threshold)) if value is not None]
+        if given:
+            raise ValueError(f"{'/'.join(given)}: --method {args.method} has no proposer; drop "
+                             f"{'it' if len(given) == 1 else 'them'}")
         method = StandardEnsemble() if args.method == "standard" else MixtureEnsemble()
     return ensemble, method.check(ensemble)  # check() names the default proposer
 

@@ -301,9 +301,12 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
         prompts: text, a list of token ids or a 1-D integer tensor / NumPy array (one row), or a list
             of them / a 2-D one (a batch). Ids must be integers in [0, V).
         max_new_tokens: the most tokens a row emits (METHOD-3).
-        method: `SpeculativeEnsemble(gammas, default_proposer)` (default: gamma 1 for every member,
-            see `default_method`), `StandardEnsemble()`, `NaiveSE(gamma, proposer)`, `MixtureEnsemble()`
-            or `SpeculativeMixture(gamma, drafter)` (WE in mode 'probs' only, SMIX-1).
+        method: `SpeculativeEnsemble(gammas, default_proposer, confidence_threshold)` (default: gamma 1
+            for every member, see `default_method`), `StandardEnsemble()`, `NaiveSE(gamma, proposer,
+            confidence_threshold)` (proposer may be the ensemble's outside drafter: plain speculative
+            decoding, NAIVE-5), `MixtureEnsemble()` or `SpeculativeMixture(gamma, drafter)` (WE in mode
+            'probs' only, SMIX-1). confidence_threshold (METHOD-6) ends a proposal after a token its
+            proposer gave less, the gammas becoming upper bounds.
         seed: a non-negative int (row b uses seed + b) or one per row (equal seeds give equal rows); or
         uniforms: floats in [0, 1) or a `UniformStream` (one per row for a batch).
         temperature, top_k, top_p: this call's sampling settings, in place of the ensemble's

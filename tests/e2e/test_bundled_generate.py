@@ -261,7 +261,7 @@ def test_generate_with_a_confidence_stop_and_an_outside_drafter_keeps_the_greedy
     code, out, err = run_cli(capsys, "def median(values):", "--members", "pylib", "--method", "naive", "--drafter",
                              "pytiny", "--gammas", "6", "--confidence-threshold", "0.5", *greedy)
     assert code == 0 and out == alone
-    assert "naive (gamma 6; proposer pytiny; confidence threshold 0.5)" in err, err
+    assert "naive (gamma 6; proposer pytiny; confidence threshold 1/2)" in err, err
 
 
 def test_generate_summary_shows_huge_and_tiny_weights_and_costs_as_short_numbers(capsys):

@@ -179,7 +179,7 @@ def test_the_main_job_answers_in_the_chat_template_with_cd_of_smollm2_and_its_dr
     (["--weights", "1,2"], "WE smollm2-drafter 1/3, smollm2 2/3"),
     (["--weights", "0,1", "--method", "naive", "--gammas", "3"], "WE smollm2-drafter 0, smollm2 1"),
     (["--members", "smollm2", "--method", "naive", "--drafter", "smollm2-drafter", "--gammas", "8",
-      "--confidence-threshold", "0.4"], "naive (gamma 8; proposer smollm2-drafter; confidence threshold 0.4) over WE "
+      "--confidence-threshold", "0.4"], "naive (gamma 8; proposer smollm2-drafter; confidence threshold 2/5) over WE "
                                         "smollm2 1"),
 ])
 def test_the_main_job_runs_we_and_the_expert_alone_from_the_same_command(pair, capsys, args, label):

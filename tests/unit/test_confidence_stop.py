@@ -6,12 +6,16 @@ off traces. Negative control: a proposer that draws again when it doubts its tok
 against q, caches tokens that no longer follow q; the law moves.
 """
 
+import json
+from decimal import Decimal
 from fractions import Fraction as F
 
+import numpy as np
 import pytest
 
 from specens.oracle.sampler import VectorSampler
-from specens.reference import NaiveSE, SpeculativeEnsemble, exact_ensemble_pmf, exact_output_pmf, generate
+from specens.reference import (NaiveSE, SpeculativeEnsemble, dump_toy, exact_ensemble_pmf, exact_output_pmf, generate,
+                               load_toy)
 from specens.reference.engine import enumerate_runs
 from specens.reference.state import Proposal, Run
 from specens.reference.zoo import toy_ensemble
@@ -134,12 +138,28 @@ def test_at_temperature_zero_the_confidence_is_read_before_the_argmax():
     assert len(proposals(stopped)) < len(proposals(full)) or full.calls != stopped.calls
 
 
-@pytest.mark.parametrize("value", [-0.1, 1.5, True, "0.4", float("nan")])
+@pytest.mark.parametrize("value", [-0.1, 1.5, True, "0.4x", float("nan"), float("inf"), [0.5], "3/2"])
 def test_a_threshold_that_is_not_a_probability_is_refused(value):
     for make_method in (lambda: NaiveSE(confidence_threshold=value),
                         lambda: SpeculativeEnsemble({"m0": 1, "m1": 1}, confidence_threshold=value)):
-        with pytest.raises(ValueError, match="confidence_threshold: must be a probability"):
+        with pytest.raises(ValueError, match="confidence_threshold: must be a probability in .0, 1.* leave it out"):
             make_method()
+
+
+def test_a_threshold_is_read_exactly_and_survives_a_toy_file():
+    """METHOD-6, NUM-1, TOY-4: text and decimals as written, NumPy numbers too, a float at its binary value;
+    written as a string, read back equal, so a toy file the project writes is one it reads."""
+    assert {NaiveSE(confidence_threshold=v).confidence_threshold
+            for v in ("0.4", "2/5", Decimal("0.4"), F(2, 5))} == {F(2, 5)}
+    assert NaiveSE(confidence_threshold=np.float32(0.5)).confidence_threshold == F(1, 2)
+    assert NaiveSE(confidence_threshold=np.int64(1)).confidence_threshold == 1
+    assert NaiveSE(confidence_threshold=0.4).confidence_threshold == F(0.4) > F(2, 5)  # binary value (NUM-1)
+    ensemble = toy_ensemble(2, 3, seed=2)
+    for method in (NaiveSE(gamma=2, confidence_threshold="2/5"),
+                   SpeculativeEnsemble({"m0": 3, "m1": 1}, confidence_threshold=F(7, 12))):
+        text = json.dumps(dump_toy(ensemble, method, 4))
+        _, read, _ = load_toy(json.loads(text, parse_float=Decimal))
+        assert read == method.check(ensemble) and read.to_json()["confidence_threshold"] in ("2/5", "7/12")
 
 
 def test_the_vectorised_sampler_refuses_a_threshold_it_does_not_run():

@@ -95,6 +95,12 @@ def test_plain_speedup_counts_the_bonus_token():
     assert plain_speedup(F(1), F(1, 5), 3) == F(4) / (1 + F(3, 5))
     assert plain_speedup(F(0), F(1, 5), 3) == 1 / (1 + F(3, 5))
     assert plain_speedup(F(1, 2), F(0), 2) == naive_expected_tokens(F(1, 2), 3) == F(7, 4)
+    for args, message in (((F(3, 2), F(1, 10), 2), "alpha: an acceptance rate must lie in"),
+                          ((F(1, 2), -1, 2), "c: a drafter's cost must be >= 0"),
+                          ((F(1, 2), F(1, 10), 0), "gamma: a proposal length must be an integer >= 1"),
+                          ((F(1, 2), F(1, 10), 2.5), "gamma: a proposal length must be an integer >= 1")):
+        with pytest.raises(ValueError, match=message):
+            plain_speedup(*args)
 
 
 def test_an_outside_drafter_never_enters_r_and_is_not_prefilled_when_unused():
