@@ -68,6 +68,13 @@ def _cd(v=4, seed=5, **kw):
     return toy_ensemble(2, v, combination="cd", kind="logits", sparsity=0, seed=seed, **kw)
 
 
+def _outside(v, seed=7):
+    """An outside drafter of order 2 sharing a vocabulary of `v` tokens (METHOD-5)."""
+    from specens.reference.zoo import random_member
+
+    return random_member("t", v, order=2, cost=Fraction(1, 10), seed=seed)
+
+
 def _se(*gammas, default):
     return SpeculativeEnsemble({f"m{k}": g for k, g in enumerate(gammas)}, default)
 
@@ -93,6 +100,9 @@ def make_cases() -> list:
         ToyCase("we3-se-1-2-1-eos", _we(n=3, v=3, seed=2, eos_token_id=2), _se(1, 2, 1, default="m0"), 5,
                 "three members, WE 1/6, 2/6, 3/6, EOS"),
         ToyCase("we-naive-3-m0", _we(), NaiveSE(3, "m0"), 5, "naive SE, the cheap member drafts 3"),
+        ToyCase("we-naive-2-outside", _we().with_(drafter=_outside(4)), NaiveSE(2, "t"), 5,
+                "plain speculative decoding: an outside drafter of order 2 drafts 2, both members score, and a "
+                "fully accepted draft ends with a draw from r (NAIVE-5)"),
         ToyCase("we-mixture", _we(), MixtureEnsemble(), 5, "mixture ensemble"),
         ToyCase("we-topp-standard", _we(top_p=Fraction(3, 4), eos_token_id=3), StandardEnsemble(), 5,
                 "standard ensemble with top-p 3/4 and EOS"),
@@ -111,9 +121,8 @@ def speculative_mixture_cases() -> list:
     """The speculative mixture (SMIX-1): the cheap member drafting blocks of 3 (its own choice emits as is,
     free bonuses and carried choices occur), and three members with an outside drafter (METHOD-5) and EOS."""
     from specens.reference import SpeculativeMixture
-    from specens.reference.zoo import random_member
 
-    outside = random_member("t", 3, order=2, cost=Fraction(1, 10), seed=7)
+    outside = _outside(3)
     return [
         ToyCase("we-smix-3-m0", _we(), SpeculativeMixture(3, "m0"), 5,
                 "speculative mixture, WE 1/3, 2/3; the cheap member drafts 3 and is chosen with weight 1/3"),

@@ -24,7 +24,7 @@ def run_matrix(sample):
 
 
 def test_every_case_of_the_matrix_passes_with_the_default_budget():
-    """ORACLE-8, ORACLE-3, ORACLE-1: DEFAULT_SAMPLES per case, Sidak over all tests of all 12 cases."""
+    """ORACLE-8, ORACLE-3, ORACLE-1: DEFAULT_SAMPLES per case, Sidak over all tests of every case."""
     p, reports = run_matrix(lambda case: case.sampler().sample(DEFAULT_SAMPLES, seed=2024))
     assert p >= ALPHA, "\n\n".join(r.format() for r in sorted(reports, key=lambda r: r.family_p)[:2])
 
