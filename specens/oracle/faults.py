@@ -397,6 +397,17 @@ class NaiveKeepsBonus(VectorRun):
         self.emit_from(whole, self.proposal(whole, scorer, self.e[whole]))
 
 
+class PlainBonusFromDrafter(VectorRun):
+    """Plain speculative decoding's extra token after a fully accepted draft is the outside drafter's next
+    draw (it catches up on its last drafted token), emitted unverified, instead of a draw from r (NAIVE-5
+    broken)."""
+
+    def naive_bonus(self, idx):
+        d = self.t.model_names.index(self.method.proposer)
+        self.forward(idx[~self.holds(idx, d, self.e[idx])], d)
+        self.emit_from(idx, self.proposal(idx, d, self.e[idx]))
+
+
 class MixtureUniformMember(VectorRun):
     """The mixture ensemble picks each member with probability 1/n, ignoring the weights (MIX-2 broken)."""
 

@@ -281,6 +281,10 @@ class VectorRun:
             scorer[idx[~accepted]] = -1
             idx = idx[accepted]
 
+    def naive_bonus(self, idx: np.ndarray):
+        """NAIVE-5: after a fully accepted round that every member scored past, the next token comes from r."""
+        self.sample_target(idx)
+
     def free_bonus(self, idx: np.ndarray, k: int):
         """Member k, which ran over the whole block, draws the next token from its p_k. SMIX-5."""
         self.emit_from(idx, self.proposal(idx, k, self.e[idx]))
@@ -331,7 +335,7 @@ def _naive_round(run: VectorRun, live: np.ndarray, proposer: int, gamma: int):
     pos = run.e[live]  # NAIVE-5: every member holds the next position only after an outside proposer's
     whole = live[(run.s[live] == pos) & ~run.done(live) & run.all_hold(live, pos)]  # fully accepted round
     if whole.size:
-        run.sample_target(whole)
+        run.naive_bonus(whole)
     run.end_round(live)
 
 
