@@ -35,7 +35,8 @@ def _threshold(value, *, name: str = "confidence_threshold") -> Fraction | None:
     except ValueError:
         raise ValueError(f"{name}: must be {fix}; got {value!r}") from None
     if not 0 <= exact <= 1:
-        raise ValueError(f"{name}: must be {fix}; got {value!r}")
+        percent = f" (a percentage? {exact} % is {exact / 100})" if 1 < exact <= 100 else ""
+        raise ValueError(f"{name}: must be {fix}; got {value!r}{percent}")
     return exact
 
 
@@ -52,7 +53,8 @@ def _model_name(value, ensemble, *, name: str, members_only: bool = False) -> st
         raise ValueError(f"{name}: {value!r} is the outside drafter, which only NaiveSE and SpeculativeMixture draft "
                          "from (METHOD-5); name a member, or None for the cheapest")
     what = "member or outside drafter" if len(known) > len(ensemble.names) else "member"
-    raise ValueError(f"{name}: no {what} named {value!r}; name one of {known}, or None for the default")
+    hint = "" if outside is not None else " (a model outside the ensemble drafts once given as Ensemble(..., drafter=...))"
+    raise ValueError(f"{name}: no {what} named {value!r}; name one of {known}, or None for the default{hint}")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class NaiveSE:
     """Speculative decoding over the ensemble: one fixed proposer. NAIVE-1.
 
     proposer: member name, or the outside drafter's (then a fully accepted round ends with a draw from
-    r, NAIVE-5; None: the cheapest member). gamma: proposal length >= 1, the most a proposal holds when
+    r, NAIVE-5; None: the ensemble's outside drafter if it has one, else the cheapest member). gamma: proposal length >= 1, the most a proposal holds when
     confidence_threshold (a probability, METHOD-6; transformers' assistant_confidence_threshold) stops
     it after a token its proposer gave less; it is held as an exact Fraction (NUM-1: "0.4" and
     Decimal("0.4") are 2/5, the float 0.4 its binary value) and written to JSON as a string.
@@ -90,7 +92,8 @@ class NaiveSE:
         object.__setattr__(self, "confidence_threshold", _threshold(self.confidence_threshold))  # exact (NUM-1)
 
     def check(self, ensemble: Ensemble) -> "NaiveSE":
-        proposer = _model_name(self.proposer, ensemble, name="proposer") or ensemble.cheapest()  # NAIVE-1, METHOD-5
+        outside = ensemble.drafter.name if ensemble.drafter is not None else None  # NAIVE-1: an outside drafter
+        proposer = _model_name(self.proposer, ensemble, name="proposer") or outside or ensemble.cheapest()  # METHOD-5
         return NaiveSE(gamma=self.gamma, proposer=proposer, confidence_threshold=self.confidence_threshold)
 
     def to_json(self) -> dict:
@@ -122,7 +125,10 @@ class SpeculativeEnsemble:
         unknown = [k for k in self.gammas if k not in ensemble.names]
         if missing or unknown:
             raise ValueError(f"gammas: need one proposal length per member {list(ensemble.names)}; "
-                             f"missing {missing}, unknown {unknown}")
+                             f"missing {missing}, unknown {unknown}"
+                             + ("; an outside drafter never proposes in SE (METHOD-5): use NaiveSE(proposer=...) "
+                                "or SpeculativeMixture" if ensemble.drafter is not None
+                                and ensemble.drafter.name in unknown else ""))
         default = (_model_name(self.default_proposer, ensemble, name="default_proposer", members_only=True)
                    or ensemble.cheapest())  # SE-1: a member (METHOD-5)
         return SpeculativeEnsemble(gammas=dict(self.gammas), default_proposer=default,

@@ -243,7 +243,8 @@ def build(args):
     method_name = args.method or default_method(names).name
     if args.drafter is not None and method_name not in ("naive", "speculative-mixture"):  # METHOD-5, before loading
         raise ValueError(f"--drafter: only --method naive or speculative-mixture draft from a member or from a model "
-                         f"outside the ensemble, got --method {method_name}")
+                         f"outside the ensemble, got --method {method_name}; for plain speculative decoding give "
+                         f"the expert alone: --members smollm2 --method naive --drafter smollm2-drafter")
     check_threads(args.threads)  # before loading; generate() sets the count for the run
     check_sampling_flags(args)
     stop_token_ids = _id_list(args.stop_token_ids, "--stop-token-ids") if args.stop_token_ids else []
@@ -542,4 +543,21 @@ def run(args) -> int:
     shaping += [f"stop string {t!r}" for t in summary["stop"]["stop_strings"]]
     if shaping:
         print(f"[processors and stopping: {'; '.join(shaping)}]", file=sys.stderr)
+    for note in method_notes(ensemble, method):
+        print(f"[note: {note}]", file=sys.stderr)
     return 0
+
+
+def method_notes(ensemble, method) -> list[str]:
+    """Settings that run exactly but cannot be what the user meant: one member drafting for itself, and a
+    confidence stop on proposals of one token (METHOD-6)."""
+    notes = []
+    proposers = {getattr(method, "proposer", None)} | set(getattr(method, "gammas", {}))
+    if len(ensemble.names) == 1 and proposers & set(ensemble.names) and ensemble.drafter is None:
+        notes.append(f"{ensemble.names[0]} drafts for itself (one member, no --drafter): every proposal is accepted "
+                     "and nothing is saved; give --method naive --drafter MODEL for plain speculative decoding")
+    lengths = [method.gamma] if hasattr(method, "gamma") else list(getattr(method, "gammas", {}).values())
+    if getattr(method, "confidence_threshold", None) is not None and lengths and max(lengths) == 1:
+        notes.append("--confidence-threshold: every proposal already has one token, so the stop never shortens one; "
+                     "raise --gammas (transformers' assisted generation drafts up to 20)")
+    return notes

@@ -264,6 +264,19 @@ def test_generate_with_a_confidence_stop_and_an_outside_drafter_keeps_the_greedy
     assert "naive (gamma 6; proposer pytiny; confidence threshold 1/2)" in err, err
 
 
+def test_generate_notes_settings_that_cannot_be_what_was_meant(capsys):
+    """A member drafting for itself and a confidence stop on one-token proposals run (they are exact) but say so;
+    a percentage for a threshold is refused with the probability it meant (METHOD-6, NAIVE-1)."""
+    code, _, err = run_cli(capsys, "import os", "--members", "pylib", "--method", "naive", "--max-new-tokens", "4")
+    assert code == 0 and "[note: pylib drafts for itself" in err and "--drafter MODEL" in err
+    code, _, err = run_cli(capsys, "import os", "--members", "pylib", "--method", "naive", "--drafter", "pytiny",
+                           "--confidence-threshold", "0.4", "--max-new-tokens", "4")
+    assert code == 0 and "[note: --confidence-threshold: every proposal already has one token" in err
+    assert "drafts for itself" not in err
+    code, _, err = run_cli(capsys, "import os", "--method", "naive", "--gammas", "3", "--confidence-threshold", "40")
+    assert code == 2 and "--confidence-threshold: must be a probability" in err and "40 % is 2/5" in err
+
+
 def test_generate_summary_shows_huge_and_tiny_weights_and_costs_as_short_numbers(capsys):
     """--weights 1e400,1 is WE 1, 1e-400 (not a 400-digit fraction); --costs 1e-400,1 is not shown as cost 0."""
     code, out, err = run_cli(capsys, "x", "--max-new-tokens", "2", "--weights", "1e400,1", "--costs", "1e-400,1")

@@ -108,8 +108,10 @@ def test_an_outside_drafter_never_enters_r_and_is_not_prefilled_when_unused():
     ensemble = toy_ensemble(2, 3, seed=4)
     ens = ensemble.with_(drafter=outside_drafter(ensemble))
     assert exact_ensemble_pmf(ens, 3) == exact_ensemble_pmf(ensemble, 3)
-    result = generate(ens, NaiveSE(gamma=2), 5, seed=0)  # the cheapest *member* proposes (SE-1)
+    result = generate(ens, SpeculativeEnsemble({"m0": 2, "m1": 1}), 5, seed=0)  # SE-1: members propose
     assert "t" not in result.calls
+    assert NaiveSE(gamma=2).check(ens).proposer == "t"  # NAIVE-1: the outside drafter is naive SE's default
+    assert NaiveSE(gamma=2).check(ensemble).proposer == "m0"  # ... else the cheapest member
 
 
 def trace_steps(result):
