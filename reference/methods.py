@@ -53,7 +53,8 @@ def _model_name(value, ensemble, *, name: str, members_only: bool = False) -> st
         raise ValueError(f"{name}: {value!r} is the outside drafter, which only NaiveSE and SpeculativeMixture draft "
                          "from (METHOD-5); name a member, or None for the cheapest")
     what = "member or outside drafter" if len(known) > len(ensemble.names) else "member"
-    hint = "" if outside is not None else " (a model outside the ensemble drafts once given as Ensemble(..., drafter=...))"
+    hint = "" if outside is not None else \
+        " (a model outside the ensemble drafts once given as Ensemble(..., drafter=...))"
     raise ValueError(f"{name}: no {what} named {value!r}; name one of {known}, or None for the default{hint}")
 
 
@@ -75,10 +76,11 @@ class NaiveSE:
     """Speculative decoding over the ensemble: one fixed proposer. NAIVE-1.
 
     proposer: member name, or the outside drafter's (then a fully accepted round ends with a draw from
-    r, NAIVE-5; None: the ensemble's outside drafter if it has one, else the cheapest member). gamma: proposal length >= 1, the most a proposal holds when
-    confidence_threshold (a probability, METHOD-6; transformers' assistant_confidence_threshold) stops
-    it after a token its proposer gave less; it is held as an exact Fraction (NUM-1: "0.4" and
-    Decimal("0.4") are 2/5, the float 0.4 its binary value) and written to JSON as a string.
+    r, NAIVE-5); None: the ensemble's outside drafter if it has one, else the cheapest member.
+    gamma: proposal length >= 1, the most a proposal holds when confidence_threshold (a probability,
+    METHOD-6; transformers' assistant_confidence_threshold) stops it after a token its proposer gave
+    less. The threshold is held as an exact Fraction (NUM-1: "0.4" and Decimal("0.4") are 2/5, the
+    float 0.4 its binary value) and written to JSON as a string.
     Raises ValueError for a gamma or threshold out of range.
     """
 
@@ -280,7 +282,8 @@ def speculative_ensemble(run: Run, method: SpeculativeEnsemble):
         else:  # SE-3: the member holding the fewest cached positions scores them all ...
             scorer = min(names, key=lambda k: (run.held_count(k), names.index(k)))
             run.forward(scorer)
-            unsure = run.propose(scorer, 1, bonus=True, stop_below=threshold)  # ... and its next token joins the cache as a bonus
+            unsure = run.propose(scorer, 1, bonus=True, stop_below=threshold)  # ... and its next token joins the
+            # cache as a bonus (METHOD-6: `unsure` when the scorer doubts it)
         while run.all_hold_head() and not run.done:  # SE-4: verify while every member holds the head
             if not run.verify_head():
                 scorer = None  # SE-5: rejected; cache dropped, the default proposer restarts

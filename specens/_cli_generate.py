@@ -244,7 +244,7 @@ def build(args):
     if args.drafter is not None and method_name not in ("naive", "speculative-mixture"):  # METHOD-5, before loading
         raise ValueError(f"--drafter: only --method naive or speculative-mixture draft from a member or from a model "
                          f"outside the ensemble, got --method {method_name}; for plain speculative decoding give "
-                         f"the expert alone: --members smollm2 --method naive --drafter smollm2-drafter")
+                         f"the expert alone, e.g. --members smollm2 --method naive --drafter smollm2-drafter")
     check_threads(args.threads)  # before loading; generate() sets the count for the run
     check_sampling_flags(args)
     stop_token_ids = _id_list(args.stop_token_ids, "--stop-token-ids") if args.stop_token_ids else []
