@@ -255,7 +255,7 @@ def test_cli_processor_flags_reach_generate_and_stop_strings_cut_the_completion(
 
 def test_cli_summary_and_json_report_the_processors_and_stopping_rules_in_force(capsys, model_dir):
     """PROC-1, STOP-1..3: the settings a run used are in --json's summary (active settings only, as the toy
-    format writes them) and in a last summary line, which is absent when none is given."""
+    format writes them) and in the summary's last line (before any [note: ...]), absent when none is given."""
     base = ("t1 t2", "--members", model_dir, "--no-chat", "--max-new-tokens", "4")
     code, out, err = run_cli(capsys, *base, "--json", "--repetition-penalty", "1.5", "--logit-bias", "3=-2",
                              "--stop", "t9", "--stop-sequence", "4,5", "--stop-token-ids", "7")
@@ -264,7 +264,8 @@ def test_cli_summary_and_json_report_the_processors_and_stopping_rules_in_force(
     assert summary["stop"]["stop_strings"] == ["t9"] and summary["stop"]["stop_sequences"] == [[4, 5]]
     assert 7 in summary["stop"]["eos_token_id"]
     code, out, err = run_cli(capsys, *base, "--no-stream", "--min-p", "0.25", "--stop", "t9")
-    assert code == 0 and err.strip().splitlines()[-1] == "[processors and stopping: min_p 1/4; stop string 't9']"
+    summary_lines = [line for line in err.strip().splitlines() if not line.startswith("[note: ")]  # notes follow
+    assert code == 0 and summary_lines[-1] == "[processors and stopping: min_p 1/4; stop string 't9']"
     code, out, err = run_cli(capsys, *base, "--no-stream")
     assert code == 0 and "processors and stopping" not in err
 
