@@ -190,10 +190,16 @@ class Ensemble(MemberLookup):
         Members whose tokenizers have different vocabularies are refused. Without any tokenizer
         or `vocab_size`, members must have equal logit widths.
         """
-        tokenizers = [t for t in [self.tokenizer] + [m.tokenizer for m in self.models] if t is not None]
+        owners = [(None, self.tokenizer)] + [(m, m.tokenizer) for m in self.models]
+        owners = [(m, t) for m, t in owners if t is not None]
+        tokenizers = [t for _, t in owners]
         reference = _vocabulary(tokenizers[0]) if tokenizers else None
-        for t in tokenizers[1:]:
+        for owner, t in owners[1:]:
             if _vocabulary(t) != reference or len(t) != len(tokenizers[0]):
+                if owner is not None and owner is self.drafter:
+                    raise ValueError(f"drafter: {owner.name!r} uses another tokenizer than the members (a different "
+                                     "vocabulary); an outside drafter must share theirs (METHOD-5), so pick one of "
+                                     "their model family")
                 raise ValueError("tokenizer: the members use different tokenizers (different vocabularies); an "
                                  "ensemble needs one shared tokenizer, so pick members of one model family")
         widths = {m.name: m.logit_width for m in self.models}

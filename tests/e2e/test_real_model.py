@@ -175,6 +175,14 @@ def test_the_main_job_answers_in_the_chat_template_with_cd_of_smollm2_and_its_dr
     assert code == 0 and plain.startswith("def median(values):")
 
 
+def test_a_drafter_of_another_model_family_is_named_as_the_cause(pair, capsys):
+    """METHOD-5, FAST-1: an outside drafter whose tokenizer differs from the members' is refused naming --drafter,
+    not --members."""
+    code, _, err = run_cli(capsys, HELD_OUT[1], "--members", "smollm2", "--method", "naive", "--drafter", "pytiny")
+    assert code == 2 and "--drafter: 'pytiny' uses another tokenizer than the members" in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("args, label", [
     (["--weights", "1,2"], "WE smollm2-drafter 1/3, smollm2 2/3"),
     (["--weights", "0,1", "--method", "naive", "--gammas", "3"], "WE smollm2-drafter 0, smollm2 1"),
