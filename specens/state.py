@@ -201,12 +201,15 @@ class Run:
         return sum((self.members[k].cost * n for k, n in self.calls.items()), Fraction(0))
 
     # -- distributions ----------------------------------------------------------------------
-    def proposal(self, name: str, position: int) -> torch.Tensor:
-        """p_k at `position`, from the row member `name` holds there, after its own processors. TRANSFORM-6, PROC-10."""
+    def proposal(self, name: str, position: int, *, before_greedy: bool = False) -> torch.Tensor:
+        """p_k at `position`, from the row member `name` holds there, after its own processors. TRANSFORM-6, PROC-10.
+        before_greedy: the transformed distribution whose argmax T = 0 takes (METHOD-6 reads it), (V,)."""
         assert position in self.held[name], f"{name} never computed position {position}"
         row = self.held[name][position]  # (V,)
         if self.chain is not None and not self.process_held:  # raw-logits: p_k is still the member's own chain
             row = self._process(row.unsqueeze(0), position)[0]
+        if before_greedy:
+            return member_probs(row, self.ensemble.sampling, self.min_p)
         return proposal_distribution(row, self.ensemble.sampling, self.min_p)
 
     def target(self, position: int) -> torch.Tensor:
@@ -318,10 +321,7 @@ class Run:
         T = 0 its transformed distribution's before greedy's one-hot (as `proposal`, without the argmax)."""
         if not self.ensemble.sampling.greedy:
             return float(q[token])
-        row = self.held[name][position]  # (V,)
-        if self.chain is not None and not self.process_held:
-            row = self._process(row.unsqueeze(0), position)[0]
-        return float(member_probs(row, self.ensemble.sampling, self.min_p)[token])
+        return float(self.proposal(name, position, before_greedy=True)[token])
 
     def propose(self, name: str, count: int, *, bonus: bool = False, stop_below=None) -> bool:
         """`name` draws up to `count` tokens from its own p_k, one call before each draw it lacks. NAIVE-2, SE-2.
