@@ -84,6 +84,24 @@ def test_plain_speculative_decoding_with_the_bonus_and_a_confidence_stop_keeps_s
     assert bonuses > 0  # fully accepted drafts happened and ended with SmolLM2's own token
 
 
+def test_plain_speculative_decoding_emits_transformers_own_greedy_tokens(pair):
+    """NAIVE-5, METHOD-6 against code not written here: transformers' greedy `generate` of SmolLM2, and its assisted
+    generation with the same drafter (both inside the members' FAST-7 context, so the kernels are specens'),
+    emit the tokens of specens' plain speculative decoding with a confidence stop, 2 held-out prompts x 24."""
+    expert, drafter = pair["smollm2"], pair["smollm2-drafter"]
+    ensemble = Ensemble([expert], WeightedEnsemble({"smollm2": 1}), sampling=Sampling(temperature=0),
+                        tokenizer=expert.tokenizer, eos_token_id=None, drafter=drafter)
+    for text in HELD_OUT[3:5]:
+        prompt = chat(expert, text)
+        ours = generate(ensemble, prompt, max_new_tokens=24, seed=0,
+                        method=NaiveSE(gamma=20, proposer="smollm2-drafter", confidence_threshold=0.4)).tokens
+        with expert.fast_linear(), drafter.fast_linear():
+            for extra in ({}, {"assistant_model": drafter.model}):
+                seq = expert.model.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=24,
+                                            min_new_tokens=24, eos_token_id=None, pad_token_id=0, **extra)
+                assert seq[0, len(prompt):].tolist() == ours, (text, extra.keys())
+
+
 SAMPLING = Sampling(top_k=4)  # 4 x 4 cells: 300 rows resolve them (TRANSFORM-3)
 # The chi-square checks run on the held-out prompt where the negative control's bug moves the law of the first
 # two tokens furthest: exact total variation 0.69 between CD's law and "x1 from r, x2 from the drafter" (what
