@@ -149,9 +149,11 @@ class Run:
             q = self.proposal(name, position)
             token = self.chooser.draw(q, f"{name}@{position}")
             self.cache.append(Proposal(token, name, q))
-            self.log("propose", member=name, position=position, token=token, bonus=bonus)
+            stop = stop_below is not None and self.ensemble.confidence(name, self.context(position))[token] < stop_below
+            self.log("propose", member=name, position=position, token=token, bonus=bonus,
+                     **({"stopped": True} if stop else {}))  # TRACE-1: present only when METHOD-6 ends it here
             bonus = False
-            if stop_below is not None and self.ensemble.confidence(name, self.context(position))[token] < stop_below:
+            if stop:
                 return True
             if self.room() == 0:
                 break

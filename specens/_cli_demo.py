@@ -99,7 +99,8 @@ def _describe(event: dict) -> str:
         return f"call     {event['member']:>4} processes {span} (cost {event['cost']})"
     if e == "propose":
         return f"propose  {event['member']:>4} draws token {event['token']} at position {event['position']}" + (
-            " (bonus)" if event["bonus"] else "")
+            " (bonus)" if event["bonus"] else "") + (" (below the confidence threshold: proposal ends)"
+                                                     if event.get("stopped") else "")
     if e == "verify":
         verdict = "accepted" if event["accepted"] else f"rejected -> residual draws {event['emitted']}"
         against = event.get("against")  # SMIX-3: verified against the chosen member's p_k alone (TRACE-1)

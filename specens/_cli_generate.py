@@ -381,9 +381,9 @@ def chat_prompt(tokenizer, prompt: str, chat: bool | None):
         return prompt
     if not template:
         raise ValueError("--chat: the members' tokenizer has no chat template; drop --chat")
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                        tokenize=True)
-    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    from specens._inputs import chat_ids
+
+    return chat_ids(tokenizer, [{"role": "user", "content": prompt}])
 
 
 def CompletionStreamer(tokenizer, prompt: str, eos: tuple):
@@ -422,14 +422,15 @@ def _trace_lines(trace: list, tokenizer, names) -> list[str]:
     lines, proposer = [], {}
     for e in trace:
         if e["event"] == "propose":
-            proposer[e["position"]] = (e["member"], e["bonus"])
+            proposer[e["position"]] = (e["member"], e["bonus"], e.get("stopped", False))
         elif e["event"] == "verify":
-            who, bonus = proposer.get(e["position"], (e["proposer"], False))
+            who, bonus, stopped = proposer.get(e["position"], (e["proposer"], False, False))
             verifiers = e.get("against") or ", ".join(n for n in names if n != who) or who
             ratio = f"p_{e['against']}/q" if "against" in e else "r/q"
             verdict = "accepted" if e["accepted"] else f"rejected -> {tokenizer.decode([e['emitted']])!r} from residual"
             lines.append(f"  pos {e['position']:>3}: {tokenizer.decode([e['token']])!r:<14} proposed by {who}"
-                         f"{' (bonus)' if bonus else ''}, verified by {verifiers}: {ratio} = {e['ratio']:.3f}, {verdict}")
+                         f"{' (bonus)' if bonus else ''}{' (doubted: its proposal ends here)' if stopped else ''}, "
+                         f"verified by {verifiers}: {ratio} = {e['ratio']:.3f}, {verdict}")
         elif e["event"] == "emit" and e["rule"] not in ("accepted", "residual"):
             member = e["rule"].split(":", 1)[1] if e["rule"].startswith("mixture:") else None
             if member is not None and proposer.get(e["position"], (None,))[0] == member:  # SMIX-3 step 2

@@ -60,8 +60,34 @@ def _token(x) -> int:
     return int(x)
 
 
+def _is_messages(row) -> bool:
+    """A conversation in transformers' chat format: a non-empty list of {"role": ..., "content": ...} dicts."""
+    return isinstance(row, (list, tuple)) and len(row) > 0 and all(isinstance(m, dict) for m in row)
+
+
+def chat_ids(tokenizer, messages) -> list[int]:
+    """`messages` ([{"role": "user", "content": "..."}, ...]) as token ids in the tokenizer's chat template,
+    the assistant's turn opened (transformers' `apply_chat_template(..., add_generation_prompt=True)`, as
+    its text-generation pipeline does with a list of messages). ValueError without a tokenizer, without a
+    chat template, or for a message that is not a dict with string "role" and "content"."""
+    if tokenizer is None:
+        raise ValueError("prompts: chat messages need a tokenizer; pass tokenizer= to Ensemble or give token ids")
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("prompts: the tokenizer has no chat template; give the prompt as text or token ids, "
+                         "not as chat messages")
+    for m in messages:
+        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+            raise ValueError(f'prompts: each chat message is a dict {{"role": str, "content": str}}, got {m!r}')
+    with quiet_transformers():
+        ids = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
+    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+
 def _row_ids(row, tokenizer) -> list[int]:
-    """One prompt as token ids: text encoded by the tokenizer, or ids of an integer type."""
+    """One prompt as token ids: text encoded by the tokenizer, chat messages in its chat template, or ids of
+    an integer type."""
+    if _is_messages(row):
+        return chat_ids(tokenizer, row)
     if isinstance(row, str):
         if tokenizer is None:
             raise ValueError("prompts: text needs a tokenizer; pass tokenizer= to Ensemble or give token ids")
@@ -82,7 +108,8 @@ def _row_ids(row, tokenizer) -> list[int]:
 def prompt_rows(prompts, *, tokenizer, vocab_size: int) -> tuple[list[list[int]], bool]:
     """Token-id rows and whether a single prompt was given; every form passes the same checks.
 
-    A single prompt: text, a list of ids, a 1-D tensor or array. A batch: a list of those, or a 2-D
+    A single prompt: text, a list of ids, a 1-D tensor or array, or chat messages (a list of
+    {"role", "content"} dicts, put in the tokenizer's chat template). A batch: a list of those, or a 2-D
     tensor or array. Ids must be integers in [0, V). Example, V = 10: [1, 2] -> ([[1, 2]], True);
     np.array([[1], [2]]) -> ([[1], [2]], False); torch.tensor([1.5]) and [1, 10] are refused.
     """
@@ -119,7 +146,8 @@ def uniform_streams(rows: int, single: bool, seed, uniforms) -> list[UniformStre
     """
     if (seed is None) == (uniforms is None):
         raise ValueError("seed/uniforms: randomness is an input; give seed= (an int, or one per row) or "
-                         "uniforms= (floats in [0, 1), or a UniformStream; one per row for a batch)")
+                         "uniforms= (floats in [0, 1), or a UniformStream; one per row for a batch), not both; at "
+                         "temperature 0 SE, naive SE and the standard ensemble give the same tokens for any seed: seed=0")
     if seed is not None:
         if is_integer(seed):
             seeds = [int(seed) + b for b in range(rows)]

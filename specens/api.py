@@ -304,8 +304,10 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
     """Sample from the ensemble with `method`, consuming each row's uniforms in spec order. RNG-1, FAST-4, FAST-5.
 
     Args:
-        prompts: text, a list of token ids or a 1-D integer tensor / NumPy array (one row), or a list
-            of them / a 2-D one (a batch). Ids must be integers in [0, V).
+        prompts: text, a list of token ids, a 1-D integer tensor / NumPy array, or chat messages
+            ([{"role": "user", "content": "..."}], put in the tokenizer's chat template with the
+            assistant's turn opened, as transformers' text-generation pipeline does) for one row; or a
+            list of them / a 2-D tensor (a batch). Ids must be integers in [0, V).
         max_new_tokens: the most tokens a row emits (METHOD-3).
         method: `SpeculativeEnsemble(gammas, default_proposer, confidence_threshold)` (default: gamma 1
             for every member, see `default_method`), `StandardEnsemble()`, `NaiveSE(gamma, proposer,
@@ -313,7 +315,9 @@ def generate(ensemble: Ensemble, prompts, *, max_new_tokens: int, method=None, s
             decoding, NAIVE-5), `MixtureEnsemble()` or `SpeculativeMixture(gamma, drafter)` (WE in mode
             'probs' only, SMIX-1). confidence_threshold (METHOD-6) ends a proposal after a token its
             proposer gave less, the gammas becoming upper bounds.
-        seed: a non-negative int (row b uses seed + b) or one per row (equal seeds give equal rows); or
+        seed: a non-negative int (row b uses seed + b) or one per row (equal seeds give equal rows),
+            required even at temperature 0 (there SE, naive SE and the standard ensemble give the same
+            tokens whatever the seed; the mixture ensemble still draws its member); or
         uniforms: floats in [0, 1) or a `UniformStream` (one per row for a batch).
         temperature, top_k, top_p: this call's sampling settings, in place of the ensemble's
             `Sampling` fields (None keeps the ensemble's); same meaning as in `Sampling`.

@@ -339,9 +339,10 @@ class Run:
                 raise self.explain_empty(position, [name]) from None
             self.cache.append(Proposal(token, name, q))
             self.proposed[name] += 1
-            self.log("propose", member=name, position=position, token=token, bonus=bonus)
-            bonus = False
             unsure = stop_below is not None and self.confidence(name, position, q, token) < stop_below
+            self.log("propose", member=name, position=position, token=token, bonus=bonus,
+                     **({"stopped": True} if unsure else {}))
+            bonus = False
             self.seconds["propose"] += time.perf_counter() - begin
             if unsure:
                 return True

@@ -5,8 +5,8 @@ and trace (TRACE-1) that `specens.reference.generate` produces from it. Another 
 conforms when it replays every stream to the same result. The settings below span what a sampler
 can get wrong (spec/14-defects.md, DEFECT-13): each method, WE and CD, the three modes, greedy
 and sampled, gammas 1 and above 1, each member as the default proposer, EOS (one id or a list), two
-and three members, members of orders 1 to 7 after prompts (one reading the whole history), and
-lengths well beyond the first cycles.
+and three members, members of orders 1 to 7 after prompts (one reading the whole history), proposals
+ended by a confidence stop, and lengths well beyond the first cycles.
 """
 
 from __future__ import annotations
@@ -98,6 +98,13 @@ def settings() -> list:
         ("smix-we3-g2-outside-eos", _outside(_we(3, 3, eos_token_id=1)), SpeculativeMixture(2), 8),
         ("smix-we-greedy-g2-outside", _outside(_we(temperature=0)), SpeculativeMixture(2), 8),
         ("naive-we-g2-outside", _outside(_we()), NaiveSE(2, "t"), 8),
+        # Proposals ended by a confidence stop (METHOD-6): from an outside drafter (NAIVE-5's extra token after
+        # a draft that stopped early and was accepted), SE with a bonus that can end the scorer's turn, and
+        # T = 0, where the confidence is read before the argmax.
+        ("naive-we-g4-outside-stop-1/2", _outside(_we()), NaiveSE(4, "t", confidence_threshold=Fraction(1, 2)), 8),
+        ("se-cd-g3-2-m0-stop-2/5", _cd(), SpeculativeEnsemble({"m0": 3, "m1": 2}, "m0", Fraction(2, 5)), 8),
+        ("se-we-greedy-g3-3-m1-stop-3/5", _we(temperature=0), SpeculativeEnsemble({"m0": 3, "m1": 3}, "m1",
+                                                                                 Fraction(3, 5)), 8),
     ] + processor_settings()
 
 

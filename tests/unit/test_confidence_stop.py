@@ -58,7 +58,7 @@ def proposals(result):
 
 def test_a_proposal_ends_right_after_the_first_doubted_token_and_keeps_it():
     """METHOD-6 at T > 0: the confidence of a drawn token is q(token); a proposal below gamma ends on the only
-    token under the threshold, and that token is still verified."""
+    token under the threshold, and that token is still verified; TRACE-1's `stopped` marks it."""
     ensemble = toy_ensemble(2, 3, seed=2)
     threshold = F(2, 5)
     seen = 0
@@ -68,6 +68,8 @@ def test_a_proposal_ends_right_after_the_first_doubted_token_and_keeps_it():
             run_seq = _seq_at(result, step)
             conf = [ensemble.confidence("m0", ensemble.prompt + tuple(run_seq[:pos]))[tok] for pos, tok in drawn]
             assert all(c >= threshold for c in conf[:-1])  # only the last may be doubted
+            flags = [bool(e.get("stopped")) for e in result.trace if e["event"] == "propose" and e["step"] == step]
+            assert flags == [c < threshold for c in conf]  # TRACE-1: `stopped` marks exactly the doubted token
             if len(drawn) < 3 and drawn[-1][0] < 4:  # ended early, not by the length limit
                 assert conf[-1] < threshold
                 seen += 1

@@ -15,7 +15,7 @@ from specens.coupling import ToyLM, tiny_causal_lm, tiny_tokenizer
 from specens.distributions import temperature_overflows
 from specens.members import Member
 from specens.reference.combine import ContrastiveDecoding
-from specens.reference.methods import SpeculativeEnsemble
+from specens.reference.methods import NaiveSE, SpeculativeEnsemble, StandardEnsemble
 from specens.reference.transforms import Sampling
 from specens.reference.zoo import toy_ensemble
 
@@ -98,6 +98,58 @@ def test_lists_tensors_and_numpy_arrays_of_the_same_ids_give_the_same_run():
     for batch in (torch.tensor([[1, 2], [1, 2]]), np.array([[1, 2], [1, 2]]), [np.array([1, 2]), [1, 2]]):
         rows = generate(ensemble, batch, max_new_tokens=6, seed=[5, 5])
         assert [r.tokens for r in rows] == [want, want]
+
+
+CHAT_TEMPLATE = ("{% for m in messages %}t1 {{ m['content'] }} t2 {% endfor %}"
+                 "{% if add_generation_prompt %}t3{% endif %}")  # t1/t2 around each turn, t3 opens the answer
+
+
+def chat_ensemble(template=CHAT_TEMPLATE):
+    tokenizer = tiny_tokenizer(12)
+    tokenizer.chat_template = template
+    member = Member(tiny_causal_lm("llama", 12, seed=0), name="a", tokenizer=tokenizer)
+    return Ensemble([member], tokenizer=tokenizer)
+
+
+def test_chat_messages_are_put_in_the_tokenizers_chat_template_as_transformers_pipeline_does():
+    """FAST-1: a list of {"role", "content"} dicts is one prompt in the chat template, the answer's turn opened
+    (transformers' apply_chat_template(add_generation_prompt=True)); a list of conversations is a batch."""
+    ensemble = chat_ensemble()
+    chat = [{"role": "user", "content": "t5 t6"}]
+    assert generate(ensemble, chat, max_new_tokens=4, seed=3).tokens == \
+        generate(ensemble, [1, 5, 6, 2, 3], max_new_tokens=4, seed=3).tokens
+    two = [chat, [{"role": "system", "content": "t4"}, {"role": "user", "content": "t7"}]]
+    rows = generate(ensemble, two, max_new_tokens=4, seed=[3, 3])
+    assert [r.tokens for r in rows] == [generate(ensemble, ids, max_new_tokens=4, seed=3).tokens
+                                        for ids in ([1, 5, 6, 2, 3], [1, 4, 2, 1, 7, 2, 3])]
+
+
+@pytest.mark.parametrize("ensemble, prompt, message", [
+    (lambda: toy_fast(), [{"role": "user", "content": "t1"}], "prompts: chat messages need a tokenizer"),
+    (lambda: chat_ensemble(template=None), [{"role": "user", "content": "t1"}], "has no chat template"),
+    (lambda: chat_ensemble(), [{"role": "user"}], 'each chat message is a dict {"role": str, "content": str}'),
+    (lambda: chat_ensemble(), [{"role": "user", "content": 5}], "each chat message is a dict"),
+    (lambda: chat_ensemble(), [{"role": "user", "content": "t1"}, 4], "prompts: token ids must be integers"),
+])
+def test_chat_messages_without_a_template_or_malformed_are_refused_naming_prompts(ensemble, prompt, message):
+    """FAST-1: one ValueError naming prompts, never a Jinja error from inside transformers."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        generate(ensemble(), prompt, max_new_tokens=2, seed=0)
+
+
+def test_at_temperature_0_the_seed_does_not_change_se_naive_or_the_standard_ensemble():
+    """RNG-1 with greedy transforms: every draw is from a point mass and every acceptance test has
+    probability 0 or 1, so the tokens do not depend on the uniforms (what the missing-seed error says).
+    Negative control: at temperature 1 the seed does change them."""
+    ensemble = toy_fast()
+    for method in (SpeculativeEnsemble({"m0": 2, "m1": 1}), NaiveSE(gamma=3), StandardEnsemble()):
+        runs = {tuple(generate(ensemble, [1], max_new_tokens=12, seed=s, method=method, temperature=0).tokens)
+                for s in range(8)}
+        assert len(runs) == 1, (method, runs)
+    sampled = {tuple(generate(ensemble, [1], max_new_tokens=12, seed=s, temperature=1).tokens) for s in range(8)}
+    assert len(sampled) > 1
+    with pytest.raises(ValueError, match="any seed: seed=0"):
+        generate(ensemble, [1], max_new_tokens=2, temperature=0)
 
 
 def test_numpy_integers_work_wherever_an_int_does():

@@ -40,6 +40,10 @@ def test_the_vectorised_sampler_replays_the_vector_tokens(path):
     """ORACLE-8, VECTOR-4: the oracle's own sampler, fed each run's uniforms, emits the same tokens."""
     vector = load(path)
     ensemble, method, length = load_toy(vector["toy"])
+    if getattr(method, "confidence_threshold", None) is not None:  # ORACLE-8: fixed-length proposals only
+        with pytest.raises(ValueError, match="confidence_threshold"):
+            VectorSampler(ensemble, method, length)
+        return
     runs = vector["runs"]
     width = max(len(r["uniforms"]) for r in runs)
     uniforms = np.array([r["uniforms"] + [0.5] * (width - len(r["uniforms"])) for r in runs])
@@ -105,6 +109,33 @@ def test_the_set_covers_every_method_combination_mode_and_proposal_pattern():
     assert seen["defaults"] >= {0, 1, 2}
     assert all(seen[k] for k in ("gamma1", "gamma_gt1", "eos", "topk", "topp", "temperature"))
     assert seen["eos_list"] and seen["prompt"] and seen["whole_history"] and {3, 4, 5} <= seen["orders"]
+
+
+def test_the_set_covers_confidence_stops_in_naive_se_se_and_greedy_runs_and_each_one_matters():
+    """VECTOR-5, METHOD-6, NAIVE-5: vectors with a confidence threshold stop proposals early (TRACE-1's
+    `stopped`) in naive SE from an outside drafter, in SE (a stopped bonus included) and at T = 0; NAIVE-5's
+    extra token follows an accepted stopped draft; each vector's traces differ from the same streams without
+    the threshold in at least one run (its tokens need not: at T = 0 every method emits the greedy tokens)."""
+    import dataclasses
+
+    seen = set()
+    for path in FILES:
+        vector = load(path)
+        if "confidence_threshold" not in vector["toy"]["method"]:
+            continue
+        ensemble, method, length = load_toy(vector["toy"])
+        events = [e for run in vector["runs"] for e in run["expected"]["trace"]]
+        stops = [e for e in events if e["event"] == "propose" and e.get("stopped")]
+        assert stops, path.name
+        seen.add(method.name)
+        seen |= {"bonus"} if any(e["bonus"] for e in stops) else set()
+        seen |= {"greedy"} if ensemble.sampling.greedy else set()
+        seen |= {"extra token"} if any(e["event"] == "emit" and e["rule"] == "direct" and e["step"] > 0
+                                       for e in events) else set()
+        fixed = dataclasses.replace(method, confidence_threshold=None)
+        assert any(generate(ensemble, fixed, length, uniforms=run["uniforms"] + [0.5] * 64).trace
+                   != run["expected"]["trace"] for run in vector["runs"]), f"{path.name}: the stop changes no run"
+    assert seen == {"naive", "se", "bonus", "greedy", "extra token"}
 
 
 def test_the_set_covers_every_processor_and_stop_sequences_and_each_one_matters():
