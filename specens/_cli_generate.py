@@ -47,8 +47,9 @@ def add_arguments(p: argparse.ArgumentParser):
                         "given, cd when --expert/--amateur is, we for --method mixture or speculative-mixture, else cd for two "
                         "members and we otherwise)")
     p.add_argument("--chat", action=argparse.BooleanOptionalAction,
-                   help="wrap the prompt in the expert's chat template as one user turn (default: when its tokenizer "
-                        "has a chat template and the prompt holds none of its special tokens)")
+                   help="wrap the prompt in a chat template as one user turn: CD's expert's, else the first member's "
+                        "that has one (default: when that tokenizer has a chat template and the prompt holds none "
+                        "of its special tokens)")
     p.add_argument("--weights",
                    help="relative WE weights in member order: non-negative numbers with a positive sum, divided by "
                         "their sum, so 1,2 and 0.1,0.2 and 1/3,2/3 are the same weights; decimals are read as "
@@ -369,6 +370,17 @@ def processor_settings(args, tokenizer) -> dict:
     return settings
 
 
+def chat_tokenizer(ensemble):
+    """The tokenizer whose chat template --chat uses: CD's expert's; otherwise the first member's that has
+    a chat template; else the ensemble's (FAST-1 has checked that they share one vocabulary)."""
+    by_name = {m.name: m.tokenizer for m in ensemble.members}
+    expert = getattr(ensemble.combination, "expert", None)
+    if by_name.get(expert) is not None:
+        return by_name[expert]
+    templated = [t for t in by_name.values() if t is not None and getattr(t, "chat_template", None)]
+    return templated[0] if templated else ensemble.tokenizer
+
+
 def chat_prompt(tokenizer, prompt: str, chat: bool | None):
     """The prompt as token ids in the tokenizer's chat template (one user turn, then the assistant's
     turn opened), or the text itself when `chat` is False, or when it is None and the tokenizer has no
@@ -462,6 +474,7 @@ def describe(ensemble, method) -> dict:
     for key, value in method.to_json().items():
         if key != "name" and value is not None:
             value = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+            value = value if len(str(value)) <= 12 or key != "confidence_threshold" else short_number(Fraction(value))
             settings.append(f"{key.replace('_', ' ')} {value}")
     members = [f"{m.name} ({sum(p.numel() for p in m.model.parameters()) / 1e6:.2f}M parameters, "
                f"cost {short_number(m.cost, 3)})" for m in ensemble.members]
@@ -482,7 +495,7 @@ def run(args) -> int:
     stream = (sys.stdout.isatty() if args.stream is None else args.stream) and not args.json
     try:
         ensemble, method = build(args)
-        model_input = chat_prompt(ensemble.tokenizer, prompt, args.chat)
+        model_input = chat_prompt(chat_tokenizer(ensemble), prompt, args.chat)
         shown_prompt = prompt if isinstance(model_input, str) else ""  # a chat answer is printed alone
         streamer = CompletionStreamer(ensemble.tokenizer, shown_prompt, ensemble.eos_token_id) if stream else None
         settings = processor_settings(args, ensemble.tokenizer)
@@ -522,7 +535,8 @@ def run(args) -> int:
                  "stop_strings": list(args.stop or ())},
     }
     if args.json:
-        print(json.dumps({"prompt": prompt, "completion": completion, "token_ids": out.tokens,
+        print(json.dumps({"prompt": prompt, "prompt_ids": out.prompt_ids, "completion": completion,
+                          "token_ids": out.tokens,
                           "stop_reason": out.stop_reason, "members": list(ensemble.names),
                           "combination": ensemble.combination.to_json(), "method": method.to_json(),
                           "stats": stats.as_dict(), "summary": summary, "trace": out.trace}, default=str))

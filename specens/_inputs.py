@@ -65,11 +65,23 @@ def _is_messages(row) -> bool:
     return isinstance(row, (list, tuple)) and len(row) > 0 and all(isinstance(m, dict) for m in row)
 
 
+def _template_errors() -> tuple:
+    """The exceptions a chat template raises on messages it refuses (jinja2's, which transformers' chat
+    templates need; torch depends on jinja2, so it is there wherever a model runs)."""
+    try:
+        import jinja2
+    except ImportError:  # then apply_chat_template itself says how to install it
+        return ()
+    return (jinja2.TemplateError,)
+
+
 def chat_ids(tokenizer, messages) -> list[int]:
-    """`messages` ([{"role": "user", "content": "..."}, ...]) as token ids in the tokenizer's chat template,
-    the assistant's turn opened (transformers' `apply_chat_template(..., add_generation_prompt=True)`, as
-    its text-generation pipeline does with a list of messages). ValueError without a tokenizer, without a
-    chat template, or for a message that is not a dict with string "role" and "content"."""
+    """`messages` ([{"role": "user", "content": "..."}, ...]) as token ids in the tokenizer's chat template, as
+    transformers' text-generation pipeline puts a chat: the assistant's turn opened after the last message
+    (`add_generation_prompt=True`), or, when the last message is the assistant's, that message continued
+    (`continue_final_message=True`: a prefill of the answer). ValueError without a tokenizer, without a chat
+    template, for a message that is not a dict with string "role" and "content", and when the template
+    refuses the messages (e.g. roles that do not alternate)."""
     if tokenizer is None:
         raise ValueError("prompts: chat messages need a tokenizer; pass tokenizer= to Ensemble or give token ids")
     if not getattr(tokenizer, "chat_template", None):
@@ -78,8 +90,13 @@ def chat_ids(tokenizer, messages) -> list[int]:
     for m in messages:
         if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
             raise ValueError(f'prompts: each chat message is a dict {{"role": str, "content": str}}, got {m!r}')
-    with quiet_transformers():
-        ids = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
+    prefill = messages[-1]["role"] == "assistant"
+    try:
+        with quiet_transformers():
+            ids = tokenizer.apply_chat_template(list(messages), add_generation_prompt=not prefill,
+                                                continue_final_message=prefill, tokenize=True)
+    except _template_errors() as e:
+        raise ValueError(f"prompts: the tokenizer's chat template refused these messages: {e}") from None
     return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 

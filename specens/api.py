@@ -273,7 +273,8 @@ class Statistics:
 
 @dataclass
 class Generation:
-    """One row's result: tokens (a final EOS included), text (with a tokenizer; the tokens decoded without
+    """One row's result: tokens (a final EOS included), the prompt's ids as fed (`prompt_ids`: a text
+    encoded, chat messages in the chat template), text (with a tokenizer; the tokens decoded without
     the final EOS, whose stop `stop_reason` reports; cut right after a stop string, STOP-3), why it stopped
     ('eos', 'stop_sequence', 'stop_string' or 'max_new_tokens'; METHOD-3, STOP-1..3), statistics, and on
     request the trace (TRACE-1) and the outcome of every choice point in order (`decisions`, for
@@ -286,6 +287,7 @@ class Generation:
     trace: list | None = None
     decisions: list | None = None
     uniforms_used: int = 0
+    prompt_ids: list | None = None  # the prompt as fed: the tokenizer's ids of a text, a chat put in its template
 
     @property
     def cost(self) -> Fraction:
@@ -423,4 +425,5 @@ def _result(ensemble: Ensemble, run: Run, trace: bool) -> Generation:
     if stop_reason == "stop_string":
         text = text[: run.text_end]  # STOP-3: cut right after the stop string (shown is every emitted token)
     return Generation(tokens=list(run.emitted), stats=stats, text=text, stop_reason=stop_reason, trace=run.trace,
-                      decisions=list(run.decisions) if trace else None, uniforms_used=len(run.stream.used))
+                      decisions=list(run.decisions) if trace else None, uniforms_used=len(run.stream.used),
+                      prompt_ids=list(run.prompt))

@@ -100,11 +100,13 @@ def settings() -> list:
         ("naive-we-g2-outside", _outside(_we()), NaiveSE(2, "t"), 8),
         # Proposals ended by a confidence stop (METHOD-6): from an outside drafter (NAIVE-5's extra token after
         # a draft that stopped early and was accepted), SE with a bonus that can end the scorer's turn, and
-        # T = 0, where the confidence is read before the argmax.
-        ("naive-we-g4-outside-stop-1/2", _outside(_we()), NaiveSE(4, "t", confidence_threshold=Fraction(1, 2)), 8),
-        ("se-cd-g3-2-m0-stop-2/5", _cd(), SpeculativeEnsemble({"m0": 3, "m1": 2}, "m0", Fraction(2, 5)), 8),
-        ("se-we-greedy-g3-3-m1-stop-3/5", _we(temperature=0), SpeculativeEnsemble({"m0": 3, "m1": 3}, "m1",
-                                                                                 Fraction(3, 5)), 8),
+        # T = 0, where the confidence is read before the argmax. No confidence equals its threshold (a float
+        # implementation may fall either side of such a tie, FAST-2's note; the replay test checks).
+        ("naive-we-g4-outside-stop-0.47", _outside(_we()), NaiveSE(4, "t", confidence_threshold=Fraction(47, 100)),
+         8),
+        ("se-cd-g3-2-m0-stop-0.4", _cd(), SpeculativeEnsemble({"m0": 3, "m1": 2}, "m0", Fraction(2, 5)), 8),
+        ("se-we-greedy-g3-3-m1-stop-0.57", _we(temperature=0), SpeculativeEnsemble({"m0": 3, "m1": 3}, "m1",
+                                                                                  Fraction(57, 100)), 8),
     ] + processor_settings()
 
 

@@ -211,6 +211,26 @@ def test_generate_stops_at_eos_prints_no_eos_text_and_says_why(capsys, tmp_path)
     assert "3 tokens, stopped by max_new_tokens" in err
 
 
+def test_chat_uses_the_cd_experts_template_whatever_the_member_order(capsys, tmp_path):
+    """--chat: CD's expert's chat template (here the amateur, listed first, has none), else the first member's
+    that has one; --json's prompt ids show the template's tokens (t1 before the turn, t2 after, t3 opening
+    the answer)."""
+    from specens.coupling import tiny_causal_lm, tiny_tokenizer
+
+    for name, template in (("plain", None), ("chatty", "{% for m in messages %}t1 {{ m['content'] }} t2 {% endfor %}"
+                                                        "{% if add_generation_prompt %}t3{% endif %}")):
+        tiny_causal_lm("llama", 12, seed=len(name)).save_pretrained(tmp_path / name)
+        tokenizer = tiny_tokenizer(12)
+        tokenizer.chat_template = template
+        tokenizer.save_pretrained(tmp_path / name)
+    members = ("--members", f"{tmp_path / 'plain'},{tmp_path / 'chatty'}", "--max-new-tokens", "2", "--json")
+    for extra in (("--combination", "cd", "--expert", "chatty"), ("--combination", "we")):
+        code, out, err = run_cli(capsys, "t5 t6", *members, *extra, "--chat")
+        assert code == 0 and json.loads(out)["prompt_ids"] == [1, 5, 6, 2, 3], (extra, out, err)
+    code, out, err = run_cli(capsys, "t5 t6", *members, "--combination", "cd", "--expert", "plain", "--chat")
+    assert code == 2 and "--chat: the members' tokenizer has no chat template" in err  # the expert's has none
+
+
 def test_generate_reads_the_prompt_from_a_file_or_standard_input_exactly(capsys, tmp_path, monkeypatch):
     """`-` reads standard input, --prompt-file PATH a UTF-8 file; the text is kept as written (final newline too)."""
     import io

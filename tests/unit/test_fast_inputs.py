@@ -124,7 +124,25 @@ def test_chat_messages_are_put_in_the_tokenizers_chat_template_as_transformers_p
                                         for ids in ([1, 5, 6, 2, 3], [1, 4, 2, 1, 7, 2, 3])]
 
 
+def test_a_chat_ending_with_the_assistants_message_is_continued_as_transformers_pipeline_does():
+    """FAST-1: a last message of role "assistant" is a prefill of the answer: the template's text is cut right
+    after it (continue_final_message=True) and no new turn is opened, as transformers' text-generation
+    pipeline does by default."""
+    ensemble = chat_ensemble()
+    chat = [{"role": "user", "content": "t5 t6"}, {"role": "assistant", "content": "t7"}]
+    assert generate(ensemble, chat, max_new_tokens=4, seed=3).tokens == \
+        generate(ensemble, [1, 5, 6, 2, 1, 7], max_new_tokens=4, seed=3).tokens
+
+
+ALTERNATING = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+               "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
+               "t1 {{ m['content'] }} t2 {% endfor %}t3")  # as Llama-2's and Mistral's templates refuse a system turn
+
+
 @pytest.mark.parametrize("ensemble, prompt, message", [
+    (lambda: chat_ensemble(template=ALTERNATING),
+     [{"role": "system", "content": "t4"}, {"role": "user", "content": "t5"}],
+     "prompts: the tokenizer's chat template refused these messages: Conversation roles must alternate"),
     (lambda: toy_fast(), [{"role": "user", "content": "t1"}], "prompts: chat messages need a tokenizer"),
     (lambda: chat_ensemble(template=None), [{"role": "user", "content": "t1"}], "has no chat template"),
     (lambda: chat_ensemble(), [{"role": "user"}], 'each chat message is a dict {"role": str, "content": str}'),
@@ -132,7 +150,8 @@ def test_chat_messages_are_put_in_the_tokenizers_chat_template_as_transformers_p
     (lambda: chat_ensemble(), [{"role": "user", "content": "t1"}, 4], "prompts: token ids must be integers"),
 ])
 def test_chat_messages_without_a_template_or_malformed_are_refused_naming_prompts(ensemble, prompt, message):
-    """FAST-1: one ValueError naming prompts, never a Jinja error from inside transformers."""
+    """FAST-1: one ValueError naming prompts, never a Jinja error from inside transformers (a template that
+    raises on the messages included)."""
     with pytest.raises(ValueError, match=re.escape(message)):
         generate(ensemble(), prompt, max_new_tokens=2, seed=0)
 
