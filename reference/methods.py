@@ -118,6 +118,9 @@ class SpeculativeEnsemble:
     name = "se"
 
     def __post_init__(self):
+        if not isinstance(self.gammas, Mapping):  # members are named, never placed (SE-1)
+            raise ValueError(f"gammas: give one proposal length per member by name, e.g. {{'a': 3, 'b': 1}}, "
+                             f"got {self.gammas!r}")
         for k, g in self.gammas.items():
             _gamma(g, name=f"gammas[{k!r}]")
         object.__setattr__(self, "confidence_threshold", _threshold(self.confidence_threshold))  # exact (NUM-1)

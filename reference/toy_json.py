@@ -214,7 +214,9 @@ def read_toy(obj) -> tuple:
 
     obj = _object(obj, "toy file", '{"format": "specens/toy-ensemble", "version": 1, "ensemble": {...}}')
     if obj.get("format") != FORMAT:
-        raise ValueError(f"format: expected {FORMAT!r}, got {obj.get('format')!r}")
+        hint = ("; a conformance vector holds its toy file under its \"toy\" key (VECTOR-1): write that part to "
+                "a file of its own" if obj.get("format") == "specens/conformance-vector" else "")
+        raise ValueError(f"format: expected {FORMAT!r}, got {obj.get('format')!r}{hint}")
     if obj.get("version") != VERSION:
         raise ValueError(f"version: this reader knows version {VERSION}, got {obj.get('version')!r}")
     if "ensemble" not in obj:

@@ -44,19 +44,20 @@ def add_arguments(p: argparse.ArgumentParser):
                         f"(default {DEFAULT_MEMBERS})")
     p.add_argument("--combination", choices=("we", "cd"),
                    help="we: weighted ensemble; cd: contrastive decoding of two members (default: we when --weights is "
-                        "given, cd when --expert/--amateur is, we for --method mixture or speculative-mixture, else cd for two "
-                        "members and we otherwise)")
+                        "given, cd when --expert/--amateur/--mu is, we for --method mixture or speculative-mixture, "
+                        "else cd for two members and we otherwise)")
     p.add_argument("--chat", action=argparse.BooleanOptionalAction,
                    help="wrap the prompt in a chat template as one user turn: CD's expert's, else the first member's "
                         "that has one (default: when that tokenizer has a chat template and the prompt holds none "
-                        "of its special tokens)")
+                        "of its special tokens); the answer is printed alone, while without the template the "
+                        "prompt is printed before its completion")
     p.add_argument("--weights",
                    help="relative WE weights in member order: non-negative numbers with a positive sum, divided by "
                         "their sum, so 1,2 and 0.1,0.2 and 1/3,2/3 are the same weights; decimals are read as "
                         "written (default equal)")
     p.add_argument("--expert", help="CD: the expert member (default: the last member)")
     p.add_argument("--amateur", help="CD: the amateur member (default: the first member)")
-    p.add_argument("--mu", default="1/10", help="CD: amateur coefficient mu (default 1/10)")
+    p.add_argument("--mu", help="CD: amateur coefficient mu (default 1/10, the paper's setting)")
     p.add_argument("--mode", choices=("probs", "logits", "raw-logits"),
                    help="where the sampling transform applies (default probs for WE, raw-logits for CD)")
     p.add_argument("--method", choices=METHODS,
@@ -176,14 +177,14 @@ def parse_weights(text: str | None, names: list[str]) -> dict:
 
 
 def combination_of(args, n: int) -> str:
-    """--combination, else the one its options name (--weights: we; --expert/--amateur: cd), else we
+    """--combination, else the one its options name (--weights: we; --expert/--amateur/--mu: cd), else we
     for --method mixture or speculative-mixture (exact only for WE, MIX-1, SMIX-1), else cd for two
     members (the main job: an expert and its amateur) and we otherwise."""
     if args.combination is not None:
         return args.combination
     if args.weights is not None:
         return "we"
-    if args.expert is not None or args.amateur is not None:
+    if args.expert is not None or args.amateur is not None or args.mu is not None:
         return "cd"
     if args.method in ("mixture", "speculative-mixture"):
         return "we"
@@ -283,6 +284,9 @@ def build(args):
     if combination_kind == "we":
         if any(x is not None for x in (args.expert, args.amateur)):
             raise ValueError("--expert/--amateur: only with --combination cd")
+        if args.mu is not None:
+            raise ValueError("--mu: CD's amateur coefficient, only with --combination cd; a weighted ensemble "
+                             "takes --weights")
         combination = WeightedEnsemble(weights)
     else:
         if args.weights is not None:
@@ -291,7 +295,7 @@ def build(args):
             raise ValueError(f"--combination cd: needs exactly two members, got {len(names)}")
         expert = args.expert or names[-1]
         amateur = args.amateur or next(n for n in names if n != expert)
-        combination = ContrastiveDecoding(expert=expert, amateur=amateur, mu=args.mu)
+        combination = ContrastiveDecoding(expert=expert, amateur=amateur, mu="1/10" if args.mu is None else args.mu)
     sampling = Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     options = dict(mode=args.mode, sampling=sampling, dtype=args.dtype, stop_sequences=stop_sequences,
                    drafter=drafter)
@@ -539,7 +543,8 @@ def run(args) -> int:
                           "token_ids": out.tokens,
                           "stop_reason": out.stop_reason, "members": list(ensemble.names),
                           "combination": ensemble.combination.to_json(), "method": method.to_json(),
-                          "stats": stats.as_dict(), "summary": summary, "trace": out.trace}, default=str))
+                          "stats": stats.as_dict(), "summary": summary, "trace": out.trace},
+                         default=str, allow_nan=False))  # strict JSON: every figure above is finite or None
         return 0
     if not stream:
         print(shown_prompt + completion)
@@ -547,7 +552,7 @@ def run(args) -> int:
         print("\ntrace:")
         print("\n".join(_trace_lines(out.trace, ensemble.tokenizer, ensemble.names)))
     acceptance = ", ".join(f"{k} {v:.2f}" for k, v in summary["acceptance"].items()) or "n/a"
-    print(f"\n[{stats.emitted} tokens, stopped by {out.stop_reason}; {summary['tokens_per_second']:.1f} tokens/s on "
+    print(f"\n[{stats.emitted} token{'' if stats.emitted == 1 else 's'}, stopped by {out.stop_reason}; {summary['tokens_per_second']:.1f} tokens/s on "
           f"{summary['threads']} thread(s); acceptance {acceptance}; {summary['member_forwards_per_token']:.2f} member "
           + ("" if outside is None else f"and {summary['drafter_forwards_per_token']:.2f} outside drafter ")
           + f"forwards per token; cost-model speed-up {summary['cost_model_speedup']:.2f}x over the standard ensemble]\n"

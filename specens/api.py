@@ -248,15 +248,16 @@ class Statistics:
         return {k: (self.accepted.get(k, 0) / v if v else None) for k, v in self.verified.items()}
 
     @property
-    def tokens_per_call(self) -> float:
-        """Emitted tokens per member call after prefill."""
+    def tokens_per_call(self) -> float | None:
+        """Emitted tokens per member call after prefill; None when no call followed the prefill (a row that
+        ended on its first token, which the prefill's output gave)."""
         calls = sum(self.calls.values()) - len(self.calls)
-        return self.emitted / calls if calls else float("inf")
+        return self.emitted / calls if calls else None
 
     @property
     def tokens_per_member_call(self) -> dict:
-        """Emitted tokens per call of each member after prefill."""
-        return {k: (self.emitted / (c - 1) if c > 1 else float("inf")) for k, c in self.calls.items()}
+        """Emitted tokens per call of each member after prefill; None for a member called only to prefill."""
+        return {k: (self.emitted / (c - 1) if c > 1 else None) for k, c in self.calls.items()}
 
     @property
     def tokens_per_second(self) -> float:

@@ -184,6 +184,8 @@ def tiny_causal_lm(arch: str, vocab_size: int, *, seed: int, dtype=torch.float32
     from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Qwen2Config
 
     if arch == "gpt2":
+        if vocab_size <= 50256:  # GPT-2's own BOS/EOS id (50256) lies outside a tiny vocabulary: none, as llama's
+            config = {"bos_token_id": None, "eos_token_id": None, **config}
         cfg = GPT2Config(vocab_size=vocab_size, n_embd=hidden, n_layer=layers, n_head=2, n_positions=context,
                          initializer_range=init_range, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **config)
     elif arch in ("llama", "qwen2"):

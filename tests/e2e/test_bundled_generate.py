@@ -119,6 +119,8 @@ def test_generate_contrastive_decoding_greedy_runs(capsys):
     (["--gammas", "0,1"], "gamma"),
     (["--gammas", "1,2,3"], "--gammas"),
     (["--combination", "cd", "--weights", "1/2,1/2"], "--weights"),
+    (["--combination", "we", "--mu", "0.2"], "--mu: CD's amateur coefficient, only with --combination cd"),
+    (["--weights", "1,1", "--mu", "0.2"], "--mu: CD's amateur coefficient, only with --combination cd"),
     (["--method", "standard", "--gammas", "2,2"], "--gammas"),
     (["--members", "pylib,pytests,pygui", "--combination", "cd"], "two members"),
     (["--weights", "1/2"], "--weights: give 2 comma-separated values"),
@@ -202,10 +204,11 @@ def test_generate_stops_at_eos_prints_no_eos_text_and_says_why(capsys, tmp_path)
     tiny_tokenizer(12).save_pretrained(tmp_path / "m")
     for stream in ("--stream", "--no-stream"):
         code, out, err = run_cli(capsys, "t1 t2", "--members", str(tmp_path / "m"), "--max-new-tokens", "4", stream)
-        assert code == 0 and out == "t1 t2\n" and "1 tokens, stopped by eos" in err, (out, err)
+        assert code == 0 and out == "t1 t2\n" and "[1 token, stopped by eos" in err, (out, err)
     code, out, err = run_cli(capsys, "t1 t2", "--members", str(tmp_path / "m"), "--max-new-tokens", "4", "--json")
-    data = json.loads(out)
+    data = json.loads(out, parse_constant=lambda c: pytest.fail(f"--json wrote {c}, which JSON does not allow"))
     assert data["stop_reason"] == data["summary"]["stop_reason"] == "eos" and len(data["token_ids"]) == 1
+    assert data["stats"]["tokens_per_call"] is None  # no call after the prefill: undefined, not Infinity
     assert data["completion"] == ""
     code, out, err = run_cli(capsys, "def f(x):", "--max-new-tokens", "3")
     assert "3 tokens, stopped by max_new_tokens" in err

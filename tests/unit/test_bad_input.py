@@ -83,3 +83,10 @@ def test_proposer_must_be_a_member():
     """NAIVE-1, SE-1: the proposer is addressed by a member name."""
     with pytest.raises(ValueError, match="no member named"):
         generate(toy_ensemble(2, 3), NaiveSE(gamma=2, proposer="nobody"), 3, seed=0)
+
+
+@pytest.mark.parametrize("gammas", [[3, 1], (3, 1), 3])
+def test_gammas_by_position_are_refused_naming_the_by_name_form(gammas):
+    """SE-1: members are addressed by name, never by position; a list is one ValueError, not an AttributeError."""
+    with pytest.raises(ValueError, match=r"gammas: give one proposal length per member by name, e\.g\. \{'a': 3"):
+        SpeculativeEnsemble(gammas)

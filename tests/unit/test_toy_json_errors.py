@@ -94,3 +94,11 @@ def test_the_cli_reports_a_malformed_toy_in_one_line_with_exit_status_2(command,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ensemble.combination.weights: missing" in err
+
+
+def test_a_conformance_vector_given_as_a_toy_file_says_where_its_toy_is():
+    """TOY-1, VECTOR-1: a vector file is refused as a toy file, naming its "toy" key."""
+    vector = {"format": "specens/conformance-vector", "version": 1, "toy": BASE, "runs": []}
+    with pytest.raises(ValueError, match=r'^format: .*conformance vector holds its toy file under its "toy" key'):
+        load_toy(vector)
+    assert load_toy(vector["toy"])  # that part alone loads
