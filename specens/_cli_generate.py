@@ -552,7 +552,8 @@ def run(args) -> int:
         print("\ntrace:")
         print("\n".join(_trace_lines(out.trace, ensemble.tokenizer, ensemble.names)))
     acceptance = ", ".join(f"{k} {v:.2f}" for k, v in summary["acceptance"].items()) or "n/a"
-    print(f"\n[{stats.emitted} token{'' if stats.emitted == 1 else 's'}, stopped by {out.stop_reason}; {summary['tokens_per_second']:.1f} tokens/s on "
+    tokens = f"{stats.emitted} token{'' if stats.emitted == 1 else 's'}"
+    print(f"\n[{tokens}, stopped by {out.stop_reason}; {summary['tokens_per_second']:.1f} tokens/s on "
           f"{summary['threads']} thread(s); acceptance {acceptance}; {summary['member_forwards_per_token']:.2f} member "
           + ("" if outside is None else f"and {summary['drafter_forwards_per_token']:.2f} outside drafter ")
           + f"forwards per token; cost-model speed-up {summary['cost_model_speedup']:.2f}x over the standard ensemble]\n"
