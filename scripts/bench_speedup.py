@@ -31,6 +31,7 @@ thread they agree on an idle machine, and the CPU figure is the steadier one on 
 Efficiency is measured / THM (and measured / COST-5). `--out FILE` also writes the JSON.
 
     .venv/bin/python scripts/bench_speedup.py [--models real] [--tokens 64] [--repeats 3] [--json] [--out F]
+    .venv/bin/python scripts/bench_speedup.py --models real --setting "CD mu 0.1" --tokens 128   # CD only, longer
 """
 
 from __future__ import annotations
@@ -297,6 +298,8 @@ def main(argv=None) -> int:
                         help="the members' linear layers: specens (FAST-7's few-row kernel, the default) or torch "
                              "(F.linear throughout, as before FAST-7); transformers' generate is timed both ways in "
                              "the expert-alone settings either way")
+    parser.add_argument("--setting", action="append", metavar="TEXT",
+                        help="run only the settings whose name holds TEXT (repeatable; e.g. 'CD mu 0.1')")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     args = parser.parse_args(argv)
@@ -318,7 +321,12 @@ def main(argv=None) -> int:
     raw = {}
     family = list(settings()) + list(speculative_mixture_settings())
     real = list(real_settings()) + list(speculative_mixture_real_settings())
-    for name, chosen, combination, sampling, methods in (real if args.models == "real" else family):
+    chosen_settings = [x for x in (real if args.models == "real" else family)
+                       if not args.setting or any(t in x[0] for t in args.setting)]
+    if not chosen_settings:
+        parser.error(f"--setting: no setting's name holds {args.setting}; the names: "
+                     + "; ".join(x[0] for x in (real if args.models == "real" else family)))
+    for name, chosen, combination, sampling, methods in chosen_settings:
         raw[name] = chosen, run_setting(members, chosen, combination, sampling, methods, args.tokens, args.repeats,
                                         args.seed, texts=texts, chat=args.models == "real")
         if not args.json:
