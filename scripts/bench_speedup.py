@@ -76,7 +76,7 @@ def settings():
             Sampling(temperature=t), [StandardEnsemble(), NaiveSE(gamma=3, proposer="pytiny"),
                                       SpeculativeEnsemble({"pytiny": 1, "pylib": 1}),
                                       SpeculativeEnsemble({"pytiny": 5, "pylib": 1}),
-                                      SpeculativeEnsemble({"pytiny": 5, "pylib": 1}, confidence_threshold=0.4)]
+                                      SpeculativeEnsemble({"pytiny": 5, "pylib": 1}, confidence_threshold="0.4")]
 
 
 # -- the speculative mixture (SMIX-1): pytiny drafts for WEs of the large members, from outside them ----------
@@ -112,13 +112,13 @@ def real_settings():
         yield f"CD mu 0.1 drafter/smollm2 T={t}", pair, ContrastiveDecoding(expert=e, amateur=d, mu="1/10"), \
             Sampling(temperature=t), [StandardEnsemble(), NaiveSE(gamma=4, proposer=d), SpeculativeEnsemble({d: 1, e: 1}),
                                       SpeculativeEnsemble({d: 2, e: 1}), SpeculativeEnsemble({d: 3, e: 1}),
-                                      SpeculativeEnsemble({d: 4, e: 1}, confidence_threshold=0.4)]
+                                      SpeculativeEnsemble({d: 4, e: 1}, confidence_threshold="0.4")]
     yield "WE 1/2 drafter+smollm2 T=1", pair, WeightedEnsemble({d: "1/2", e: "1/2"}), Sampling(), [
         StandardEnsemble(), SpeculativeEnsemble({d: 1, e: 1}), SpeculativeEnsemble({d: 3, e: 1}), MixtureEnsemble()]
     for t in (0, 1):  # the expert as a one-member ensemble, the drafter outside it (METHOD-5): plain SD
         yield f"expert alone T={t}", [e], WeightedEnsemble({e: 1}), Sampling(temperature=t), [
             "expert", *(NaiveSE(gamma=g, proposer=d) for g in (1, 2, 3, 4)),
-            NaiveSE(gamma=20, proposer=d, confidence_threshold=0.4), "assisted", "expert+", "assisted+"]
+            NaiveSE(gamma=20, proposer=d, confidence_threshold="0.4"), "assisted", "expert+", "assisted+"]
 
 
 # transformers' own generate: stock, and inside the members' FAST-7 context (the same linear kernels as specens)
@@ -129,7 +129,8 @@ HF_METHODS = {"expert": "transformers expert only", "assisted": "transformers as
 def label(method) -> str:
     if isinstance(method, str) and method in HF_METHODS:
         return HF_METHODS[method]
-    stop = "" if getattr(method, "confidence_threshold", None) is None else f" stop<{method.confidence_threshold}"
+    threshold = getattr(method, "confidence_threshold", None)  # "0.4" is read as 2/5 exactly (NUM-1); shown 0.4
+    stop = "" if threshold is None else f" stop<{float(threshold):g}"
     if isinstance(method, NaiveSE):
         return f"naive SE g={method.gamma}{stop} ({method.proposer})"
     if isinstance(method, SpeculativeEnsemble):
