@@ -109,6 +109,18 @@ def read_samples(path: str, *, vocab_size: int, eos: tuple, length: int, limit: 
     return tokens
 
 
+def shorter_length(ensemble, tokens, length: int, args) -> int | None:
+    """The longest prefix length below `length` whose law these samples can check within --target-tv (the
+    law of every prefix is a marginal of the whole, ORACLE-3), or None. Each try is one exact law (ENGINE-2)
+    and one check of the truncated samples."""
+    for shorter in range(length - 1, 0, -1):
+        report = check_samples(tokens[:, :shorter], exact_ensemble_pmf(ensemble, shorter), length=shorter,
+                               alpha=args.alpha, target_tv=args.target_tv, warn=False)
+        if not report.underpowered:
+            return shorter
+    return None
+
+
 def run(args) -> int:
     try:
         ensemble, _, limit, label = read_toy_setting(args.ensemble)
@@ -147,6 +159,9 @@ def run(args) -> int:
     if report.rejected:
         return EXIT_REJECTED
     if report.inconclusive:
-        print(f"specens check: inconclusive: {report.power_line()} (or raise --target-tv)", file=sys.stderr)
+        shorter = shorter_length(ensemble, tokens, length, args)
+        hint = (f"; or check the first {shorter} token{'s' if shorter > 1 else ''}, where these samples have the "
+                f"power: --length {shorter}" if shorter else "")
+        print(f"specens check: inconclusive: {report.power_line()} (or raise --target-tv){hint}", file=sys.stderr)
         return EXIT_INCONCLUSIVE
     return EXIT_CONSISTENT

@@ -11,6 +11,7 @@ are needed), and the cells of largest discrepancy.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -119,7 +120,9 @@ class Report:
 
     def power_line(self) -> str:
         """One line on the run's power; for an underpowered run, how many samples it needs. ORACLE-4."""
-        line = (f"{self.n} samples detect a TV bias of {self.detectable_tv:.4f} with power {self.power:g}"
+        detect = (f"detect a TV bias of {self.detectable_tv:.4f}" if math.isfinite(self.detectable_tv)
+                  else "cannot detect a TV bias of any size")
+        line = (f"{self.n} samples {detect} with power {self.power:g}"
                 + ("" if self.tests or self.sequences == 1 else " (no test is left after pooling)")
                 + (f" (of which {self.pooled_mass:.4f} is the law's mass pooled into 'other', where a bias "
                    "is invisible)" if self.tests and self.pooled_mass > 0 else ""))

@@ -40,7 +40,23 @@ def test_specens_check_with_50_samples_is_inconclusive_with_exit_status_3(tmp_pa
     law = CASE.law()
     needed = sample_size([float(p) for p in law.values()], 0.05, alpha=0.001, tests=2 * (1 + CASE.length))
     assert f"use at least {needed:,} samples" in captured.err
-    assert captured.err.startswith("specens check: inconclusive: 50 samples detect a TV bias of")
+    assert captured.err.startswith("specens check: inconclusive: 50 samples cannot detect a TV bias of any size")
+    assert "--length" not in captured.err  # no prefix is checkable with 50 either
+
+
+def test_an_underpowered_check_names_the_longest_prefix_its_samples_can_check(tmp_path, capsys):
+    """ORACLE-4: 3,000 exact samples cannot see any bias in the law of whole sequences (every cell pooled),
+    so the hint names the longest --length they have the power for; that shorter check is then decided."""
+    (tmp_path / "toy.json").write_text(json.dumps(CASE.toy()))
+    write_samples(tmp_path / "s.jsonl", correct(3000, 3))
+    args = ["check", "--ensemble", str(tmp_path / "toy.json"), "--samples", str(tmp_path / "s.jsonl"), "--worst", "0"]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    found = re.search(r"where these samples have the power: --length (\d+)$", err.strip())
+    assert found and 1 <= int(found[1]) < CASE.length, err
+    assert main(args + ["--length", found[1]]) == 0  # CONSISTENT at that length
+    assert main(args + ["--length", str(int(found[1]) + 1)]) == 3  # and the longest such: one more is not
+    capsys.readouterr()
 
 
 def test_the_samples_needed_are_enough():
