@@ -55,8 +55,10 @@ def _token(x) -> int:
     if isinstance(x, (torch.Tensor, np.ndarray)) and x.ndim == 0 and _integer_dtype(x):
         return int(x.item())
     if not is_integer(x):
+        chat = ("; chat messages are a list of dicts only, one conversation per prompt" if isinstance(x, (dict, str))
+                else "")
         raise ValueError(f"prompts: token ids must be integers, got {x!r} ({type(x).__name__}); give ints, or a "
-                         "tensor or array of an integer dtype (e.g. torch.long)")
+                         f"tensor or array of an integer dtype (e.g. torch.long){chat}")
     return int(x)
 
 
@@ -119,7 +121,8 @@ def _row_ids(row, tokenizer) -> list[int]:
         return [int(t) for t in row.tolist()]
     if isinstance(row, (list, tuple)):
         return [_token(t) for t in row]
-    raise ValueError(f"prompts: each prompt is text or token ids, got {type(row).__name__}")
+    lone = "; a chat message goes in a list, its conversation: [{...}]" if isinstance(row, dict) else ""
+    raise ValueError(f"prompts: each prompt is text, token ids or chat messages, got {type(row).__name__}{lone}")
 
 
 def prompt_rows(prompts, *, tokenizer, vocab_size: int) -> tuple[list[list[int]], bool]:
@@ -138,16 +141,17 @@ def prompt_rows(prompts, *, tokenizer, vocab_size: int) -> tuple[list[list[int]]
     elif isinstance(prompts, (str, list, tuple)):
         single = isinstance(prompts, str) or (len(prompts) > 0 and not any(_is_sequence(x) for x in prompts))
     else:
-        raise ValueError(f"prompts: give text, a list of token ids, a 1-D or 2-D integer tensor or array, or a list "
-                         f"of prompts; got {type(prompts).__name__}")
+        raise ValueError(f"prompts: give text, a list of token ids, a 1-D or 2-D integer tensor or array, chat "
+                         f"messages, or a list of prompts; got {type(prompts).__name__}")
     rows = [prompts] if single else list(prompts)
     if not rows:
-        raise ValueError("prompts: give a prompt (text or token ids) or a non-empty list of them")
+        raise ValueError("prompts: give a prompt (text, token ids or chat messages) or a non-empty list of them")
     out = []
     for row in rows:
         ids = _row_ids(row, tokenizer)
         if not ids:
-            raise ValueError(f"prompts: each prompt must hold at least one token, got {row!r}")
+            raise ValueError(f"prompts: each prompt must hold at least one token (a conversation, at least one "
+                             f"message), got {row!r}")
         bad = [t for t in ids if not 0 <= t < vocab_size]
         if bad:
             raise ValueError(f"prompts: token ids must lie in [0, {vocab_size}), got {bad[:5]}")

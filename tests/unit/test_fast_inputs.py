@@ -148,6 +148,8 @@ ALTERNATING = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.inde
     (lambda: chat_ensemble(), [{"role": "user"}], 'each chat message is a dict {"role": str, "content": str}'),
     (lambda: chat_ensemble(), [{"role": "user", "content": 5}], "each chat message is a dict"),
     (lambda: chat_ensemble(), [{"role": "user", "content": "t1"}, 4], "prompts: token ids must be integers"),
+    (lambda: chat_ensemble(), [{"role": "user", "content": "t1"}, "t1"], "a chat message goes in a list"),
+    (lambda: chat_ensemble(), [[], [{"role": "user", "content": "t1"}]], "a conversation, at least one message"),
 ])
 def test_chat_messages_without_a_template_or_malformed_are_refused_naming_prompts(ensemble, prompt, message):
     """FAST-1: one ValueError naming prompts, never a Jinja error from inside transformers (a template that
