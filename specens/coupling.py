@@ -11,8 +11,8 @@
   its decision boundary, to explain float32 mismatches (NUM-2's note).
 - `tiny_causal_lm`, `tiny_tokenizer`: seeded tiny random transformers models and a word-level
   tokenizer, built offline.
-- `first_two_tokens_check`: a chi-square of the first two tokens a fast `generate` emits against the
-  exact law of the same members in float64 (for real models, whose whole law cannot be enumerated).
+- `first_tokens_check` (`first_two_tokens_check`): a chi-square of the first tokens a fast `generate`
+  emits against the exact law of the same members in float64 (for real models, whose whole law cannot be enumerated).
 """
 
 from __future__ import annotations
@@ -211,18 +211,25 @@ def tiny_tokenizer(vocab_size: int, *, prefix: str = "t"):
 
 
 def first_two_tokens_check(ensemble, prompt, method, *, rows: int, seed: int, min_expected: float = 5):
-    """(p-value, table) of Pearson's chi-square of the first two emitted tokens against the exact law.
+    """`first_tokens_check` of the first two emitted tokens: (p-value, table)."""
+    return first_tokens_check(ensemble, prompt, method, rows=rows, seed=seed, tokens=2, min_expected=min_expected)
 
-    The law is ENGINE-2's first two conditionals on the reference twin of `ensemble` (float64 forwards,
-    exact transforms and combination): r after `prompt`, then r after `prompt + (x1,)` for every x1
-    whose expected count reaches `min_expected`. Cells: each listed (x1, x2); (x1, any other x2);
-    (any other x1). Their probabilities are exact, the unlisted mass included, so no part of the
-    V x V table is left out. An x1 that is an EOS id is a one-token sequence (METHOD-3). Cells are
-    pooled to expected counts of at least 5 (the oracle's `pool_cells`).
+
+def first_tokens_check(ensemble, prompt, method, *, rows: int, seed: int, tokens: int, min_expected: float = 5):
+    """(p-value, table) of Pearson's chi-square of the first `tokens` emitted tokens against the exact law.
+
+    The law is ENGINE-2's conditionals on the reference twin of `ensemble` (float64 forwards, exact
+    transforms and combination): r after `prompt`, then after every listed prefix. A token is listed
+    after a prefix while the prefix-and-token's expected count reaches `min_expected`; a listed prefix
+    of `tokens` tokens, or one ending in an EOS id (METHOD-3), is a cell, a shorter one is expanded.
+    Each expanded prefix also has the cell "(prefix, any other token)", whose exact probability is
+    its unlisted mass, so no part of the V^tokens table is left out. Cells are pooled to expected
+    counts of at least 5 (the oracle's `pool_cells`).
 
     Args:
         ensemble: a fast-path `Ensemble` with a tokenizer or not; prompt: token ids (L0,);
-        method: the method under test; rows: sequences sampled (one row each, seeds from `seed`).
+        method: the method under test; rows: sequences sampled (one row each, seeds from `seed`);
+        tokens: how many leading tokens the law covers (>= 1).
     """
     import numpy as np
 
@@ -230,37 +237,41 @@ def first_two_tokens_check(ensemble, prompt, method, *, rows: int, seed: int, mi
     from specens.oracle.stats import p_value, pearson, pool_cells
 
     ref = reference_ensemble(ensemble, prompt)
-    first = ref.target(ref.prompt)
-    cells, probs = [], []
-    for x1 in sorted(range(len(first)), key=lambda x: -first[x]):
-        if float(first[x1]) * rows < min_expected:
-            break
-        if x1 in ensemble.eos_token_id:
-            cells.append((x1,))
-            probs.append(first[x1])
-            continue
-        second = ref.target(ref.prompt + (x1,))
+    cells, probs, expanded = [], [], set()
+
+    def expand(prefix: tuple, mass: Fraction):
+        expanded.add(prefix)
+        dist = ref.target(ref.prompt + prefix)
         listed = Fraction(0)
-        for x2 in sorted(range(len(second)), key=lambda x: -second[x]):
-            p = first[x1] * second[x2]
-            if float(p) * rows < min_expected:
+        for x in sorted(range(len(dist)), key=lambda t: -dist[t]):
+            if float(mass * dist[x]) * rows < min_expected:
                 break
-            cells.append((x1, x2))
-            probs.append(p)
-            listed += second[x2]
-        cells.append((x1, None))
-        probs.append(first[x1] * (1 - listed))
-    cells.append((None, None))
-    probs.append(1 - sum(probs, Fraction(0)))
+            listed += dist[x]
+            if x in ensemble.eos_token_id or len(prefix) + 1 == tokens:
+                cells.append(prefix + (x,))
+                probs.append(mass * dist[x])
+            else:
+                expand(prefix + (x,), mass * dist[x])
+        cells.append(prefix + (None,))
+        probs.append(mass * (1 - listed))
+
+    expand((), Fraction(1))
     index = {c: i for i, c in enumerate(cells)}
+
+    def cell(seq: tuple) -> int:
+        for j in range(len(seq)):
+            if seq[:j + 1] in index:
+                return index[seq[:j + 1]]
+            if seq[:j + 1] not in expanded:
+                return index[seq[:j] + (None,)]
+        raise AssertionError(f"no cell holds {seq}")  # a run shorter than `tokens` ends in EOS, a listed cell
+
     observed = np.zeros(len(cells))
-    for out in generate(ensemble, [list(prompt)] * rows, max_new_tokens=2, method=method, seed=seed):
-        seq = tuple(out.tokens)
-        key = seq if seq in index else (seq[0], None) if (seq[0], None) in index else (None, None)
-        observed[index[key]] += 1
+    for out in generate(ensemble, [list(prompt)] * rows, max_new_tokens=tokens, method=method, seed=seed):
+        observed[cell(tuple(out.tokens))] += 1
     expected = np.array([float(p) for p in probs]) * rows
     pooled = pool_cells(expected, observed)
     p = p_value(pearson(pooled.observed, pooled.expected), len(pooled.expected) - 1)
-    table = "\n".join(f"{str(cells[i]):>16}: expected {e:7.1f} observed {o:5.0f}"
+    table = "\n".join(f"{str(cells[i]):>24}: expected {e:7.1f} observed {o:5.0f}"
                       for i, (e, o) in enumerate(zip(expected, observed)) if e >= 5 or o > 0)
     return p, table

@@ -15,7 +15,8 @@ import torch
 import specens.state
 from specens import (ContrastiveDecoding, Ensemble, Member, NaiveSE, Sampling, SpeculativeEnsemble,
                      StandardEnsemble, WeightedEnsemble, bundled_model_path, generate)
-from specens.coupling import first_two_tokens_check, reference_ensemble
+import specens.reference.methods
+from specens.coupling import first_tokens_check, first_two_tokens_check, reference_ensemble
 from specens.reference.verify import total_variation
 
 torch.set_num_threads(1)
@@ -24,7 +25,7 @@ HELD_OUT = ["Write a Python function that returns the median of a list.",
             "Write a Python function that merges two sorted lists into one sorted list.",
             "Explain what a Python generator is, with a short example.",
             "What is the difference between a list and a tuple in Python?"]
-LEVEL = 1 - (1 - 0.001) ** (1 / 2)  # each chi-square test at 0.001, Sidak over the WE and CD cases
+LEVEL = 1 - (1 - 0.001) ** (1 / 3)  # each chi-square test at 0.001, Sidak over the CD, WE and plain-SD cases
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ METHODS = {"cd": SpeculativeEnsemble({"smollm2-drafter": 2, "smollm2": 1}),
 
 @pytest.mark.parametrize("case", ["cd", "we"])
 def test_the_first_two_tokens_on_smollm2_follow_the_exact_float64_law(pair, case):
-    """ENGINE-2, SE-1, FAST-2: chi-square at 0.001 (Sidak over CD and WE), 300 rows in float32, top-k 4."""
+    """ENGINE-2, SE-1, FAST-2: chi-square at 0.001 (Sidak over CD, WE and plain SD), 300 rows in float32, top-k 4."""
     ensemble = ensemble_of(pair, combinations()[case], SAMPLING)
     prompt = chat(pair["smollm2"], CHECK_PROMPT)
     p, table = first_two_tokens_check(ensemble, prompt, METHODS[case], rows=300, seed=100)
@@ -140,6 +141,50 @@ def test_a_sampler_that_accepts_every_proposal_fails_the_same_check_on_smollm2(p
     assert moved_by_accepting_every_draft(ensemble, prompt) > Fraction(1, 2)  # the bug is large here (0.69)
     monkeypatch.setattr(specens.state, "accept", lambda u, q_x, r_x: True)
     p, table = first_two_tokens_check(ensemble, prompt, METHODS["cd"], rows=300, seed=100)
+    assert p < LEVEL, f"the wrong sampler passed: p = {p:.2e}\n{table}"
+
+
+def plain_speculative_decoding(pair):
+    """SmolLM2 alone, its drafter outside the ensemble drafting one token a round (METHOD-5, NAIVE-5), top-k 2."""
+    expert = Ensemble([pair["smollm2"]], WeightedEnsemble({"smollm2": 1}), sampling=Sampling(top_k=2),
+                      tokenizer=pair["smollm2"].tokenizer, drafter=pair["smollm2-drafter"])
+    return expert, NaiveSE(gamma=1, proposer="smollm2-drafter")
+
+
+def test_plain_speculative_decodings_extra_token_follows_the_exact_float64_law_on_smollm2(pair):
+    """NAIVE-5, ENGINE-2: the first three tokens (the first from the prefill, the second drafted and verified,
+    the third, after an accepted draft, NAIVE-5's extra token from r at no call) against their exact law
+    from float64 forwards; chi-square at 0.001 (Sidak over three cases), 150 rows in float32, top-k 2."""
+    expert, method = plain_speculative_decoding(pair)
+    p, table = first_tokens_check(expert, chat(pair["smollm2"], CHECK_PROMPT), method, rows=150, seed=100, tokens=3)
+    assert p > LEVEL, f"p = {p:.2e} <= {LEVEL:.2e}\n{table}"
+
+
+def test_an_extra_token_drawn_from_the_drafter_fails_the_same_check_on_smollm2(pair, monkeypatch):
+    """Negative control (NAIVE-5, DEFECT-3): after an accepted draft, the drafter's next token emitted unverified
+    as the extra token (the oracle's mutant plain-bonus-from-drafter) is rejected by the same test."""
+    real_accept = specens.state.accept
+
+    def drafters_extra_token(run, proposer, gamma, threshold=None):  # _naive_step with the bug at its end
+        run.propose(proposer, gamma, stop_below=threshold)
+        for name in run.names:
+            if name != proposer:
+                run.forward(name)
+        while run.cache and not run.done:
+            if not run.verify_head():
+                break
+        if not run.cache and not run.done and all(run.holds_at(k, len(run.emitted)) for k in run.names):
+            run.propose(proposer, 1)
+            specens.state.accept = lambda u, q_x, r_x: True  # emitted as drawn, never verified
+            try:
+                run.verify_head()
+            finally:
+                specens.state.accept = real_accept
+        run.cache.clear()
+
+    monkeypatch.setattr(specens.reference.methods, "_naive_step", drafters_extra_token)
+    expert, method = plain_speculative_decoding(pair)
+    p, table = first_tokens_check(expert, chat(pair["smollm2"], CHECK_PROMPT), method, rows=150, seed=100, tokens=3)
     assert p < LEVEL, f"the wrong sampler passed: p = {p:.2e}\n{table}"
 
 
