@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from specens.oracle.assertion import read_toy_setting
-from specens.oracle.check import DEFAULT_ALPHA, DEFAULT_TARGET_TV, PAD, check_samples
+from specens.oracle.check import DEFAULT_ALPHA, DEFAULT_TARGET_TV, PAD, check_samples, prefix_law
 from specens.oracle.kit import verify_checkpoints
 from specens.reference import exact_ensemble_pmf
 
@@ -109,12 +109,11 @@ def read_samples(path: str, *, vocab_size: int, eos: tuple, length: int, limit: 
     return tokens
 
 
-def shorter_length(ensemble, tokens, length: int, args) -> int | None:
-    """The longest prefix length below `length` whose law these samples can check within --target-tv (the
-    law of every prefix is a marginal of the whole, ORACLE-3), or None. Each try is one exact law (ENGINE-2)
-    and one check of the truncated samples."""
+def shorter_length(law, tokens, length: int, args) -> int | None:
+    """The longest prefix length below `length` whose law (`prefix_law`, a marginal of the whole `law`)
+    these samples can check within --target-tv, or None. Each try is one check of the truncated samples."""
     for shorter in range(length - 1, 0, -1):
-        report = check_samples(tokens[:, :shorter], exact_ensemble_pmf(ensemble, shorter), length=shorter,
+        report = check_samples(tokens[:, :shorter], prefix_law(law, shorter), length=shorter,
                                alpha=args.alpha, target_tv=args.target_tv, warn=False)
         if not report.underpowered:
             return shorter
@@ -159,7 +158,7 @@ def run(args) -> int:
     if report.rejected:
         return EXIT_REJECTED
     if report.inconclusive:
-        shorter = shorter_length(ensemble, tokens, length, args)
+        shorter = shorter_length(law, tokens, length, args)
         hint = (f"; or check the first {shorter} token{'s' if shorter > 1 else ''}, where these samples have the "
                 f"power: --length {shorter}" if shorter else "")
         print(f"specens check: inconclusive: {report.power_line()} (or raise --target-tv){hint}", file=sys.stderr)

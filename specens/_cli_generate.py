@@ -465,20 +465,21 @@ def describe(ensemble, method) -> dict:
     from specens._inputs import short_number
     from specens.reference.combine import ContrastiveDecoding, WeightedEnsemble
 
+    def shown(x):  # an exact number as written when short (1/3), else as a short decimal
+        return x if len(str(x)) <= 12 else short_number(Fraction(x))
+
     c = ensemble.combination
     if isinstance(c, WeightedEnsemble):
-        combination = "WE " + ", ".join(f"{k} {w if len(str(w)) <= 12 else short_number(w)}"
-                                        for k, w in c.weights.items())
+        combination = "WE " + ", ".join(f"{k} {shown(w)}" for k, w in c.weights.items())
     elif isinstance(c, ContrastiveDecoding):
-        mu = c.mu if len(str(c.mu)) <= 12 else short_number(c.mu)
-        combination = f"CD expert {c.expert}, amateur {c.amateur}, mu {mu}"
+        combination = f"CD expert {c.expert}, amateur {c.amateur}, mu {shown(c.mu)}"
     else:
         combination = type(c).__name__
     settings = []
     for key, value in method.to_json().items():
         if key != "name" and value is not None:
             value = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
-            value = value if len(str(value)) <= 12 or key != "confidence_threshold" else short_number(Fraction(value))
+            value = shown(value) if key == "confidence_threshold" else value
             settings.append(f"{key.replace('_', ' ')} {value}")
     members = [f"{m.name} ({sum(p.numel() for p in m.model.parameters()) / 1e6:.2f}M parameters, "
                f"cost {short_number(m.cost, 3)})" for m in ensemble.members]

@@ -231,6 +231,17 @@ class _Law:
     base: int
 
 
+def prefix_law(law: Mapping, n: int) -> dict:
+    """The law of the first `n` tokens of a sequence drawn from `law` ({sequence: probability}): every
+    sequence's probability added to its first `n` tokens (a shorter one, ended by EOS, kept whole).
+    Exact when the probabilities are Fractions. Example: {(0, 1): 1/2, (0, 2): 1/4, (1,): 1/4}, n = 1:
+    {(0,): 3/4, (1,): 1/4}."""
+    out: dict = {}
+    for seq, p in law.items():
+        out[seq[:n]] = out.get(seq[:n], 0) + p
+    return out
+
+
 def _check_law(law) -> None:
     """A law is a non-empty mapping from tuples of integer token ids to probabilities. ORACLE-5."""
     if not isinstance(law, Mapping) or not law:

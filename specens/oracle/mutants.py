@@ -20,6 +20,7 @@ import numpy as np
 from specens.reference.zoo import toy_ensemble
 
 from .cases import CASES, ToyCase
+from .check import prefix_law
 from .enumerate import IntervalChooser, ScriptChooser, exact_law
 from .faults import (
     AcceptAll,
@@ -101,20 +102,13 @@ class Mutant:
         """The first i at which the law of the first i + 1 tokens differs from the ensemble's (None: never)."""
         mine, exact = self.law(), self.case.law()
         for i in range(self.case.length):
-            if _tv(_prefixes(mine, i + 1), _prefixes(exact, i + 1)) > tol:
+            if _tv(prefix_law(mine, i + 1), prefix_law(exact, i + 1)) > tol:
                 return i
         return None
 
 
 def _tv(a: dict, b: dict) -> float:
     return 0.5 * sum(abs(a.get(s, 0.0) - b.get(s, 0.0)) for s in set(a) | set(b))
-
-
-def _prefixes(law: dict, n: int) -> dict:
-    out: dict = {}
-    for seq, p in law.items():
-        out[seq[:n]] = out.get(seq[:n], 0.0) + p
-    return out
 
 
 def _case(name: str, length: int | None = None) -> ToyCase:

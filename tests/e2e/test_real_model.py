@@ -15,7 +15,6 @@ import torch
 import specens.state
 from specens import (ContrastiveDecoding, Ensemble, Member, NaiveSE, Sampling, SpeculativeEnsemble,
                      StandardEnsemble, WeightedEnsemble, bundled_model_path, generate)
-import specens.reference.methods
 from specens.coupling import first_tokens_check, first_two_tokens_check, reference_ensemble
 from specens.reference.verify import total_variation
 
@@ -163,26 +162,19 @@ def test_plain_speculative_decodings_extra_token_follows_the_exact_float64_law_o
 def test_an_extra_token_drawn_from_the_drafter_fails_the_same_check_on_smollm2(pair, monkeypatch):
     """Negative control (NAIVE-5, DEFECT-3): after an accepted draft, the drafter's next token emitted unverified
     as the extra token (the oracle's mutant plain-bonus-from-drafter) is rejected by the same test."""
-    real_accept = specens.state.accept
+    real_accept, real_sample_target = specens.state.accept, specens.state.Run.sample_target
 
-    def drafters_extra_token(run, proposer, gamma, threshold=None):  # _naive_step with the bug at its end
-        run.propose(proposer, gamma, stop_below=threshold)
-        for name in run.names:
-            if name != proposer:
-                run.forward(name)
-        while run.cache and not run.done:
-            if not run.verify_head():
-                break
-        if not run.cache and not run.done and all(run.holds_at(k, len(run.emitted)) for k in run.names):
-            run.propose(proposer, 1)
-            specens.state.accept = lambda u, q_x, r_x: True  # emitted as drawn, never verified
-            try:
-                run.verify_head()
-            finally:
-                specens.state.accept = real_accept
-        run.cache.clear()
+    def drafters_extra_token(run, rule="direct"):  # in naive SE only NAIVE-5's extra token is drawn after step 0
+        if run.step == 0:
+            return real_sample_target(run, rule)  # METHOD-2's first token, as it should be
+        run.propose("smollm2-drafter", 1)
+        specens.state.accept = lambda u, q_x, r_x: True  # emitted as drawn, never verified
+        try:
+            run.verify_head()
+        finally:
+            specens.state.accept = real_accept
 
-    monkeypatch.setattr(specens.reference.methods, "_naive_step", drafters_extra_token)
+    monkeypatch.setattr(specens.state.Run, "sample_target", drafters_extra_token)
     expert, method = plain_speculative_decoding(pair)
     p, table = first_tokens_check(expert, chat(pair["smollm2"], CHECK_PROMPT), method, rows=150, seed=100, tokens=3)
     assert p < LEVEL, f"the wrong sampler passed: p = {p:.2e}\n{table}"
