@@ -84,6 +84,21 @@ def test_plain_speculative_decoding_with_the_bonus_and_a_confidence_stop_keeps_s
     assert bonuses > 0  # fully accepted drafts happened and ended with SmolLM2's own token
 
 
+def test_a_chat_prompt_gives_smollm2_the_ids_transformers_pipeline_feeds_it(pair):
+    """FAST-1 against transformers' own code on SmolLM2's real chat template: `generate`'s chat prompt ids
+    equal the text-generation pipeline's, for a question and for an answer to be continued."""
+    from transformers import pipeline
+    from transformers.pipelines.text_generation import Chat
+
+    expert = pair["smollm2"]
+    pipe = pipeline("text-generation", model=expert.model, tokenizer=expert.tokenizer)
+    ensemble = Ensemble([expert], WeightedEnsemble({"smollm2": 1}), tokenizer=expert.tokenizer)
+    for chat in ([{"role": "user", "content": HELD_OUT[0]}],
+                 [{"role": "user", "content": HELD_OUT[3]}, {"role": "assistant", "content": "A generator is"}]):
+        fed = generate(ensemble, chat, max_new_tokens=1, seed=0, temperature=0).prompt_ids
+        assert fed == pipe.preprocess(Chat(chat))["input_ids"][0].tolist(), chat
+
+
 def test_plain_speculative_decoding_emits_transformers_own_greedy_tokens(pair):
     """NAIVE-5, METHOD-6 against code not written here: transformers' greedy `generate` of SmolLM2, and its assisted
     generation with the same drafter (both inside the members' FAST-7 context, so the kernels are specens'),

@@ -134,6 +134,24 @@ def test_a_chat_ending_with_the_assistants_message_is_continued_as_transformers_
         generate(ensemble, [1, 5, 6, 2, 1, 7], max_new_tokens=4, seed=3).tokens
 
 
+def test_chat_messages_give_the_ids_transformers_text_generation_pipeline_feeds():
+    """FAST-1 against transformers' own code: the ids `generate` feeds for a chat equal those the
+    text-generation pipeline's preprocessing makes from the same messages and tokenizer, with a new
+    user turn and with a final assistant message (continued)."""
+    from transformers import pipeline
+    from transformers.pipelines.text_generation import Chat
+
+    from specens._inputs import chat_ids
+
+    tokenizer = tiny_tokenizer(12)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    pipe = pipeline("text-generation", model=tiny_causal_lm("llama", 12, seed=0), tokenizer=tokenizer)
+    for chat in ([{"role": "user", "content": "t5 t6"}],
+                 [{"role": "user", "content": "t5 t6"}, {"role": "assistant", "content": "t7"}],
+                 [{"role": "system", "content": "t4"}, {"role": "user", "content": "t8"}]):
+        assert chat_ids(tokenizer, chat) == pipe.preprocess(Chat(chat))["input_ids"][0].tolist(), chat
+
+
 ALTERNATING = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
                "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
                "t1 {{ m['content'] }} t2 {% endfor %}t3")  # as Llama-2's and Mistral's templates refuse a system turn
