@@ -8,7 +8,8 @@ as an oracle: `exact_output_pmf` gives the exact law of a method on a toy ensemb
 """
 
 from .combine import ContrastiveDecoding, CustomCombination, LinearLogits, WeightedEnsemble, target
-from .cost import (alternate_speedup, mixture_cost_per_token, naive_expected_tokens, naive_speedup, plain_speedup,
+from .cost import (alternate_acceptance_needed, alternate_cost_per_token, alternate_expected_cost,
+                   alternate_speedup, mixture_cost_per_token, naive_expected_tokens, naive_speedup, plain_speedup,
                    speculative_mixture_cost_per_token, speculative_mixture_expected_cost, standard_cost)
 from .engine import ExactResult, enumerate_runs, exact_ensemble_pmf, exact_output_pmf
 from .methods import (
@@ -33,7 +34,8 @@ __all__ = [
     "ContrastiveDecoding", "CustomCombination", "Ensemble", "ExactResult", "LinearLogits", "MixtureEnsemble",
     "NaiveSE", "Processors", "Result", "Sampling", "Scores", "SpeculativeEnsemble", "SpeculativeMixture",
     "StandardEnsemble", "StreamChooser",
-    "ToyMember", "UniformStream", "WeightedEnsemble", "acceptance_probability", "alternate_speedup",
+    "ToyMember", "UniformStream", "WeightedEnsemble", "acceptance_probability", "alternate_acceptance_needed",
+    "alternate_cost_per_token", "alternate_expected_cost", "alternate_speedup",
     "dump_toy", "enumerate_runs", "exact_ensemble_pmf", "exact_output_pmf", "generate", "lift", "load_toy",
     "method_from_json", "mixture_cost_per_token", "naive_expected_tokens", "naive_speedup", "overlap", "plain_speedup",
     "proposal_distribution",

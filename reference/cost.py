@@ -303,3 +303,126 @@ def tabled_cost(trace, table) -> Fraction:
                              "measure t_k(n) for every n the runs use (scripts/bench_cost.py)")
         total += Fraction(costs[end - start])
     return total
+
+
+# -- SE with proposal lengths 1, 1 (COST-6) ------------------------------------------------------------------
+def _alternate_model(alphas, table, proposer):
+    """COST-6's inputs, checked and exact: (alpha_d, alpha_o, t_d, t_o), each t a {1: ., 2: .} of Fractions."""
+    alphas = _rationals(alphas, name="alphas")
+    if len(alphas) != 2:
+        raise ValueError(f"alphas: COST-6 prices SE of two members; give their two acceptance rates by name, got "
+                         f"{sorted(alphas)}")
+    if any(a > 1 for a in alphas.values()):
+        raise ValueError(f"alphas: acceptance rates lie in [0, 1], got {({k: str(a) for k, a in alphas.items()})}")
+    if proposer not in alphas:
+        raise ValueError(f"proposer: {proposer!r} is not one of the members {sorted(alphas)}; name the default "
+                         "proposer (SE-2), the member that drafts when nothing is cached")
+    if not isinstance(table, Mapping):
+        raise ValueError(f"table: give {{member: {{1: t_k(1), 2: t_k(2)}}}} (COST-5), got {type(table).__name__}")
+    (other,) = (k for k in alphas if k != proposer)
+    costs = {}
+    for k in (proposer, other):
+        row = table.get(k)
+        if not isinstance(row, Mapping):
+            raise ValueError(f"table: no row for member {k!r}; give {{member: {{1: t_k(1), 2: t_k(2)}}}} for both "
+                             "members (COST-5, scripts/bench_cost.py measures them)")
+        row = {int(n): v for n, v in row.items()}  # JSON keys are strings
+        if 1 not in row or 2 not in row:
+            raise ValueError(f"table: member {k!r} needs t(1) and t(2), the costs of its calls of one and two "
+                             f"tokens, got n in {sorted(row)}")
+        costs[k] = _rationals({n: row[n] for n in (1, 2)}, name=f"table[{k!r}]")
+    return alphas[proposer], alphas[other], costs[proposer], costs[other]
+
+
+def alternate_cost_per_token(alphas: Mapping, table: Mapping, *, proposer: str) -> Fraction:
+    """Long-run expected cost per emitted token of SE with two members and gammas 1, 1, exactly, under
+    COST-6's model (spec/07-cost.md).
+
+    Args:
+        alphas: {member: alpha_k}, the rate at which verification accepts member k's proposals
+            (1 - TV(q_k, r), THM-ACCEPT), for both members.
+        table: {member: {1: t_k(1), 2: t_k(2)}}, the cost of a call of one and of two tokens (COST-5;
+            keys may be JSON strings).
+        proposer: the default proposer d (SE-2), the member that drafts after a rejection.
+    Returns:
+        E[cost of a cycle] / E[tokens of a cycle], a cycle running from one cached proposal of d to the
+        next: `(t_o(2) + (1 - a_d) t_d(1) + a_d (t_d(2) + (1 - a_o) t_d(1))) / (1 + a_d)`.
+    Raises:
+        ValueError: not exactly two members, a rate outside [0, 1], a negative cost, a missing t(1) or
+        t(2), an unknown proposer, or anything that is not a number (NUM-1).
+
+    With COST-1's costs (t_k(n) = c_k: d costs c, o costs 1) and one rate alpha for both the
+    speed-up over the standard ensemble is (1 + c)(1 + alpha) / (1 + c + alpha (1 - alpha) c): 1 at
+    alpha = 0, 2 at alpha = 1, and THM-3.6's (1 + c)/(1 + c - alpha c) when c = 1. With
+    c = 1/5, alpha = 1/2: 6/5 x 3/2 / (6/5 + 1/20) = 36/25.
+    """
+    a_d, a_o, t_d, t_o = _alternate_model(alphas, table, proposer)
+    cycle = t_o[2] + (1 - a_d) * t_d[1] + a_d * (t_d[2] + (1 - a_o) * t_d[1])
+    return cycle / (1 + a_d)
+
+
+def alternate_acceptance_needed(speedup, alphas: Mapping, table: Mapping, *, proposer: str) -> Fraction:
+    """The default proposer's acceptance rate at which COST-6's speed-up over the standard ensemble
+    (cost `t_d(1) + t_o(1)` per token) equals `speedup`, the other member's rate held at `alphas[o]`.
+
+    The speed-up is linear-fractional in a_d, so this is one division, exact. A result above 1 means no
+    proposer reaches `speedup` at these costs; below 0, that any does. `alphas[proposer]` is not read
+    (give any rate in [0, 1]). Raises ValueError as `alternate_cost_per_token`, and for a speed-up
+    that is not a positive number.
+
+    With COST-1's costs c = 1/5 and 1 and the other member's rate 1/2: 36/25 needs a_d = 1/2 (COST-6's note).
+    """
+    s = as_fraction(speedup, name="speedup")
+    if s <= 0:
+        raise ValueError(f"speedup: a positive ratio over the standard ensemble, got {s}")
+    _, a_o, t_d, t_o = _alternate_model(alphas, table, proposer)
+    rate = (t_d[1] + t_o[1]) / s  # the cost per token that speed-up means
+    # rate (1 + a) = A + B a with A = t_o(2) + t_d(1), B = t_d(2) - a_o t_d(1)
+    a, b = t_o[2] + t_d[1], t_d[2] - a_o * t_d[1]
+    if rate == b:
+        raise ValueError(f"speedup: {s} is the ceiling these costs approach only in the limit; no finite rate "
+                         "reaches it")
+    return (a - rate) / (rate - b)
+
+
+def alternate_expected_cost(ensemble, method, length: int, table: Mapping | None = None) -> Fraction:
+    """Exact expected tabled cost (COST-5: prefill left out) of `length` tokens of SE with gammas 1, 1 on a
+    toy ensemble of two members that do not read their context (order 0), with no EOS, stop sequence
+    or logits processor that reads the history.
+
+    There every proposal of member k is accepted with probability alpha_k = overlap(q_k, r)
+    (THM-ACCEPT), independently of the others, so COST-6's chain is exact: this must equal the
+    expectation over the exact engine's runs (ENGINE-1) of `tabled_cost` of their traces. `table`
+    defaults to COST-1's costs (t_k(1) = t_k(2) = c_k). Raises ValueError for another method, gammas
+    other than 1, 1, a confidence threshold, an ensemble outside these conditions, or a bad `length`.
+    """
+    from .methods import SpeculativeEnsemble
+
+    if not isinstance(method, SpeculativeEnsemble):
+        raise ValueError(f"method: COST-6 prices SE; give a SpeculativeEnsemble, got {type(method).__name__}")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(f"length: the number of tokens must be an integer >= 1 (max_new_tokens), got {length!r}")
+    method = method.check(ensemble)
+    if set(method.gammas.values()) != {1} or method.confidence_threshold is not None or len(ensemble.names) != 2:
+        raise ValueError("method: COST-6 prices SE of two members with gammas 1, 1 and no confidence threshold; "
+                         "use the exact engine (exact_output_pmf) otherwise")
+    if (any(m.order != 0 for m in ensemble.members) or ensemble.eos_token_id or ensemble.stop_sequences
+            or ensemble.processors.reads_history):
+        raise ValueError("ensemble: COST-6's exact finite-length cost needs order-0 members, no EOS, no stop "
+                         "sequence and no logits processor that reads the history (PROC-12); use the exact "
+                         "engine (exact_output_pmf) otherwise")
+    d = method.default_proposer
+    (o,) = (k for k in ensemble.names if k != d)
+    r = ensemble.target(ensemble.prompt)
+    alphas = {k: overlap(ensemble.proposal(k, ensemble.prompt), r) for k in (d, o)}
+    if table is None:
+        table = {m.name: {1: m.cost, 2: m.cost} for m in ensemble.members}
+    a_d, a_o, t_d, t_o = _alternate_model(alphas, table, d)
+    # states: S nothing cached (d drafts: a call of 1 token), D d's token cached (o scores 2 tokens and adds
+    # its bonus), O o's bonus cached (d scores 2 tokens); a verification emits one token, an acceptance in D
+    # leads to O and in O to D, a rejection to S. v[state] is the expected cost still to pay with n emitted.
+    v = {"S": Fraction(0), "D": Fraction(0), "O": Fraction(0)}  # n = length: nothing left
+    for _ in range(length - 1):  # n = length - 1 down to 1
+        v = {"D": t_o[2] + a_d * v["O"] + (1 - a_d) * v["S"], "O": t_d[2] + a_o * v["D"] + (1 - a_o) * v["S"]}
+        v["S"] = t_d[1] + v["D"]
+    return v["S"]  # METHOD-2: the first token is drawn from r after the prefill, nothing is cached
