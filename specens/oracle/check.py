@@ -170,9 +170,9 @@ class Report:
 def as_token_array(samples, length: int) -> np.ndarray:
     """Samples as an (n, length) int64 array, PAD (-1) after each sequence's end. ORACLE-5.
 
-    Accepts a 2-D integer array (PAD or any negative value ends a row) or an iterable of sequences
-    of integer token ids; tokens past `length` are dropped (the check is over the first `length`
-    tokens). Anything else (a 1-D or 3-D array, floats, strings) is refused, naming `samples`.
+    Accepts a 2-D integer array or an iterable of sequences of integer token ids, in both of which
+    PAD or any negative value ends a row (a token after it is refused); tokens past `length` are
+    dropped (the check is over the first `length` tokens). Anything else (a 1-D or 3-D array, floats, strings) is refused, naming `samples`.
     """
     if isinstance(samples, np.ndarray):
         if samples.ndim != 2:
@@ -202,9 +202,11 @@ def as_token_array(samples, length: int) -> np.ndarray:
             raise ValueError(f"samples: sequence {i} holds {seq!r}; token ids must be integers (not floats, "
                              "strings or booleans)")
         seq = [int(t) for t in seq]
-        if any(t < 0 for t in seq):
-            raise ValueError(f"samples: sequence {i} has a negative token id {seq}")
-        rows.append(seq + [PAD] * (length - len(seq)))
+        end = next((j for j, t in enumerate(seq) if t < 0), len(seq))  # PAD (any negative value) ends it
+        if any(t >= 0 for t in seq[end:]):
+            raise ValueError(f"samples: sequence {i} has a token after its end (a negative id, PAD) {seq}; "
+                             "pad only at the end")
+        rows.append(seq[:end] + [PAD] * (length - end))
     return np.array(rows, dtype=np.int64).reshape(len(rows), length)
 
 
@@ -292,8 +294,11 @@ def joint_check(tokens: np.ndarray, law: _Law, statistics) -> tuple:
     if (~known).any():
         first = {int(c): row for c, row in zip(_encode(tokens, law.base), tokens)}
         impossible = [Cell("joint", _label(first[int(c)]), 0.0, float(k)) for c, k in zip(seen[~known], counts[~known])]
-    expected = n * law.probs
+    possible = observed.sum()  # the tests are over the possible samples: impossible ones reject apart (ORACLE-5)
+    expected = (possible or n) * law.probs
     pooled, tests = _tests(f"joint ({tokens.shape[1]} tokens)", expected, observed, statistics)
+    if not possible:  # nothing to test; the cells still show what n exact samples would give
+        tests = []
     cells = [Cell("joint", _label(law.rows[i]), expected[i], observed[i])
              for i in np.flatnonzero(pooled.cell_of != (pooled.other if pooled.other is not None else -1))]
     if pooled.other is not None:
@@ -323,14 +328,16 @@ def conditional_check(tokens: np.ndarray, law: _Law, position: int, statistics) 
     seen_at = np.searchsorted(seen_prefix, prefixes, side="left"), np.searchsorted(seen_prefix, prefixes, side="right")
     totals, df, cells = {s: 0.0 for s in statistics}, 0, []
     for prefix, a, b, c, d in zip(prefixes, *law_at, *seen_at):
-        n_g = counts[c:d].sum()
-        if a == b or n_g < 2 * MIN_EXPECTED:
-            continue  # a prefix the law rules out (the joint check reports it), or a single pooled cell
+        if a == b:
+            continue  # a prefix the law rules out: the joint check reports it
         codes_g = cell_codes[a:b]
         at = np.minimum(np.searchsorted(codes_g, seen[c:d]), b - a - 1)
         ok = codes_g[at] == seen[c:d]  # tokens the law rules out after this prefix: the joint check reports them
         observed = np.zeros(b - a)
         observed[at[ok]] = counts[c:d][ok]
+        n_g = observed.sum()  # the group's possible samples (ORACLE-5)
+        if n_g < 2 * MIN_EXPECTED:
+            continue  # a single pooled cell
         pooled = pool_cells(n_g * cell_probs[a:b] / cell_probs[a:b].sum(), observed)
         if pooled.df == 0:
             continue
@@ -342,6 +349,39 @@ def conditional_check(tokens: np.ndarray, law: _Law, position: int, statistics) 
             token = "other" if j == pooled.other else str(int(codes_g[np.argmax(pooled.cell_of == j)] % base))
             cells.append(Cell(f"position {i}", f"{head} -> {token}", pooled.expected[j], pooled.observed[j]))
     return [TestResult(name, s, totals[s], df, p_value(totals[s], df)) for s in statistics], cells
+
+
+def impossible_kinds(tokens: np.ndarray, law: _Law) -> str:
+    """Why the samples the law rules out are impossible, counted by kind, with the likely fix. ORACLE-5.
+
+    Kinds, first match: no token at all; an id that no sequence of the law holds; a token after an id
+    that ends the law's shorter sequences (an end-of-sequence id); fewer tokens than the check's length
+    without ending in such an id (an engine that strips its EOS token does this); any other sequence.
+    """
+    rows, counts = np.unique(tokens[~np.isin(_encode(tokens, law.base), law.codes)], axis=0, return_counts=True)
+    length = tokens.shape[1]
+    sizes = (law.rows != PAD).sum(axis=1)
+    ends = sorted({int(law.rows[i, sizes[i] - 1]) for i in np.flatnonzero((sizes < length) & (sizes > 0))})
+    ids = set(np.unique(law.rows[law.rows != PAD]).tolist())
+    kinds: dict = {}
+    for row, count in zip(rows, counts):
+        seq = [int(t) for t in row if t != PAD]
+        if not seq:
+            kind = "are empty (no token" + ("; if your engine strips the EOS token, keep it)" if ends else ")")
+        elif any(t not in ids for t in seq):
+            kind = (f"hold an id no sequence of the law holds ({', '.join(str(t) for t in sorted(set(seq) - ids))}; "
+                    "an id outside the vocabulary?)")
+        elif any(t in ends for t in seq[:-1]):
+            kind = f"have a token after an end-of-sequence id ({', '.join(map(str, ends))})"
+        elif len(seq) < length:
+            kind = (f"end before {length} tokens without an end-of-sequence id ("
+                    + (f"the law's shorter sequences end with {', '.join(map(str, ends))}: keep the EOS token in "
+                       "each sample, some engines strip it)" if ends else
+                       f"the law has no sequence shorter than {length}: check fewer tokens, length=...)"))
+        else:
+            kind = "are other sequences the law rules out"
+        kinds[kind] = kinds.get(kind, 0) + int(count)
+    return "impossible samples: " + "; ".join(f"{k:,} {kind}" for kind, k in kinds.items())
 
 
 def _digits(code: int, base: int, width: int) -> list:
@@ -388,8 +428,9 @@ def check_samples(samples, law: Mapping, *, length: int | None = None, alpha: fl
     arrays = _law_arrays(law, length, int(tokens.max(initial=0)))
     tests, cells, impossible, observed, pooled = joint_check(tokens, arrays, statistics)
     if conditionals:
+        possible = tokens[np.isin(_encode(tokens, arrays.base), arrays.codes)] if impossible else tokens
         for i in range(length):
-            more_tests, more_cells = conditional_check(tokens, arrays, i, statistics)
+            more_tests, more_cells = conditional_check(possible, arrays, i, statistics)
             tests += more_tests
             cells += more_cells
     family = [t for t in tests if t.df > 0]
@@ -405,8 +446,10 @@ def check_samples(samples, law: Mapping, *, length: int | None = None, alpha: fl
         # the largest family this check can have, so that a run of this size is powered whatever survives pooling
         most_tests = len(statistics) * (1 + length if conditionals else 1)
         report.samples_needed = sample_size(arrays.probs, target_tv, alpha=alpha, power=power, tests=most_tests)
+    if impossible:
+        report.notes.append(impossible_kinds(tokens, arrays))
     report.notes.append(f"per-test level {sidak_level(alpha, max(1, len(family))):.3g} (Sidak over "
-                        f"{len(family)} tests)")
+                        f"{len(family)} tests{', over the possible samples' if impossible else ''})")
     if warn and report.inconclusive:
         warnings.warn(f"inconclusive check{': ' + label if label else ''}: {report.power_line()}",
                       UnderpoweredWarning, stacklevel=2)

@@ -50,6 +50,41 @@ def test_a_sample_the_law_rules_out_rejects_at_once_and_is_listed_first():
     assert "samples the law rules out" in report.format()
 
 
+def test_with_impossible_samples_the_tests_are_taken_over_the_possible_ones():
+    """ORACLE-5: impossible samples reject apart; every test's statistic is then computed over the possible
+    samples, so it stays a finite non-negative statistic with a p-value in [0, 1] (before, the expected
+    counts summed to n and the observed ones to fewer: G came out negative, its p-value nan). The possible
+    samples here are COUNTS, so the tests equal the clean run's."""
+    clean = check_samples(samples(COUNTS), LAW, warn=False)
+    report = check_samples(samples(COUNTS) + [[0, 2]] * 30 + [[2, 2]] * 10, LAW, warn=False)
+    assert report.rejected and report.family_p == 0.0
+    assert [(t.check, t.statistic, t.df) for t in report.tests] == [(t.check, t.statistic, t.df) for t in clean.tests]
+    for dirty, t in zip(report.tests, clean.tests):
+        assert dirty.value == pytest.approx(t.value, rel=1e-12, abs=1e-12) and 0 <= dirty.p_value <= 1
+    assert "nan" not in report.format() and "over the possible samples" in report.format()
+
+
+def test_impossible_samples_are_sorted_by_kind_with_the_fix():
+    """ORACLE-5, ORACLE-6: the report says why samples are impossible: an engine that strips its EOS token
+    (rows shorter than the length that do not end with an id the law's short sequences end with), tokens
+    after an end-of-sequence id, ids the law never holds, empty rows; a clean run has no such line."""
+    law = {(0, 1, 2): 0.25, (0, 3): 0.25, (1, 1, 1): 0.3, (3,): 0.2}
+    rng = np.random.default_rng(0)
+    keys = list(law)
+    clean = [list(keys[i]) for i in rng.choice(len(keys), 4000, p=list(law.values()))]
+    assert not any("impossible samples" in note for note in check_samples(clean, law, warn=False).notes)
+    stripped = [seq[:-1] if seq[-1] == 3 else seq for seq in clean]  # vLLM-style output without the EOS token
+    note = next(n for n in check_samples(stripped, law, warn=False).notes if n.startswith("impossible samples"))
+    assert "end before 3 tokens without an end-of-sequence id (the law's shorter sequences end with 3: keep the " \
+        "EOS token in each sample" in note and "are empty (no token; if your engine strips the EOS token" in note
+    odd = clean + [[0, 3, 1]] * 5 + [[7, 1, 1]] * 3 + [[1, 2, 1]] * 4
+    note = next(n for n in check_samples(odd, law, warn=False).notes if n.startswith("impossible samples"))
+    assert "5 have a token after an end-of-sequence id (3)" in note
+    assert "3 hold an id no sequence of the law holds (7;" in note and "4 are other sequences the law rules out" in note
+    no_short = check_samples([[0]] * 50, LAW, warn=False).notes[0]
+    assert "the law has no sequence shorter than 2: check fewer tokens" in no_short
+
+
 def test_the_report_prints_the_verdict_p_value_estimated_tv_and_worst_cells():
     """ORACLE-6: estimated TV = 1/2 (|0.25 - 0.2| + |0.15 - 0.2|) = 0.05, and the expected-vs-observed table.
     (100 samples detect a TV bias of 0.28, so the target is set above it.)"""
@@ -64,10 +99,13 @@ def test_the_report_prints_the_verdict_p_value_estimated_tv_and_worst_cells():
 
 
 def test_samples_are_read_from_arrays_or_lists_and_cut_to_the_length():
-    """ORACLE-5: only the first L tokens count; -1 (PAD) ends a row of an array."""
+    """ORACLE-5: only the first L tokens count; -1 (PAD) ends a row of an array or a list."""
     arr = as_token_array(np.array([[0, 1, 3], [1, -1, -1]]), 2)
     assert arr.tolist() == [[0, 1], [1, -1]]
     assert as_token_array([[0, 1, 3], (1,)], 2).tolist() == [[0, 1], [1, -1]]
+    assert as_token_array([[0, 1, 3], [1, -1, -1]], 3).tolist() == [[0, 1, 3], [1, -1, -1]]  # lists pad as arrays do
+    with pytest.raises(ValueError, match=r"samples: sequence 0 has a token after its end \(a negative id, PAD\)"):
+        as_token_array([[0, -1, 1]], 3)
     with pytest.raises(ValueError, match="after its end"):
         as_token_array(np.array([[0, -1, 1]]), 3)
     with pytest.raises(ValueError, match="integer"):
