@@ -173,3 +173,35 @@ def test_the_set_covers_every_processor_and_stop_sequences_and_each_one_matters(
         assert differ, f"{path.name}: its processors change no run"
     assert fields == set(Processors.__dataclass_fields__)
     assert modes == {"probs", "logits", "raw-logits"} and greedy == {True, False} and stopped >= 2
+
+
+def test_an_engine_without_the_trace_is_held_to_tokens_and_uniforms():
+    """VECTOR-4's partial conformance: a run returning only tokens and uniforms used (a mapping here)
+    conforms with compare=("tokens", "uniforms_used"); the same run with one token changed does not, and a
+    run that fails (a stream run dry) is a reported mismatch naming its error, not an exception."""
+    vector = load(GOLDEN / "se-we-g1-3-m0.json")
+    partial = ("tokens", "uniforms_used")
+
+    def engine(ensemble, method, length, uniforms):
+        result = generate(ensemble, method, length, uniforms=uniforms)
+        return {"tokens": list(result.tokens), "uniforms_used": result.uniforms_used}
+
+    assert replay_vector(vector, engine, compare=partial) == []
+    assert any("lacks what compare" in p for p in replay_vector(vector, engine))  # the full comparison needs more
+
+    def wrong_last_token(ensemble, method, length, uniforms):
+        out = engine(ensemble, method, length, uniforms)
+        return {**out, "tokens": out["tokens"][:-1] + [(out["tokens"][-1] + 1) % ensemble.vocab_size]}
+
+    assert all(": tokens " in p for p in replay_vector(vector, wrong_last_token, compare=partial))
+    assert len(replay_vector(vector, wrong_last_token, compare=partial)) == len(vector["runs"])
+
+    def runs_dry(ensemble, method, length, uniforms):
+        stream = iter(uniforms[:2])
+        return {"tokens": [int(next(stream) * 3) for _ in range(length)], "uniforms_used": 2}
+
+    problems = replay_vector(vector, runs_dry, compare=partial)
+    assert problems and all("raised StopIteration" in p for p in problems)
+    for bad in ((), ("tokens", "speed"), "tokens"):
+        with pytest.raises(ValueError, match="compare: choose from"):
+            replay_vector(vector, engine, compare=bad)
