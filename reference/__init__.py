@@ -11,7 +11,8 @@ from .combine import ContrastiveDecoding, CustomCombination, LinearLogits, Weigh
 from .cost import (alternate_acceptance_needed, alternate_cost_per_token, alternate_expected_cost,
                    alternate_speedup, mixture_cost_per_token, naive_expected_tokens, naive_speedup, plain_speedup,
                    speculative_mixture_cost_per_token, speculative_mixture_expected_cost, standard_cost)
-from .engine import ExactResult, enumerate_runs, exact_ensemble_pmf, exact_output_pmf
+from .engine import (ExactResult, enumerate_choices, enumerate_runs, exact_ensemble_pmf, exact_output_pmf,
+                     exact_sampler_pmf)
 from .methods import (
     MixtureEnsemble,
     NaiveSE,
@@ -36,7 +37,8 @@ __all__ = [
     "StandardEnsemble", "StreamChooser",
     "ToyMember", "UniformStream", "WeightedEnsemble", "acceptance_probability", "alternate_acceptance_needed",
     "alternate_cost_per_token", "alternate_expected_cost", "alternate_speedup",
-    "dump_toy", "enumerate_runs", "exact_ensemble_pmf", "exact_output_pmf", "generate", "lift", "load_toy",
+    "dump_toy", "enumerate_choices", "enumerate_runs", "exact_ensemble_pmf", "exact_output_pmf",
+    "exact_sampler_pmf", "generate", "lift", "load_toy",
     "method_from_json", "mixture_cost_per_token", "naive_expected_tokens", "naive_speedup", "overlap", "plain_speedup",
     "proposal_distribution",
     "residual", "run_method", "sample", "softmax", "speculative_mixture_cost_per_token",

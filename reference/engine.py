@@ -59,14 +59,24 @@ class ExactResult:
         return sum((len(s) * p for s, p in self.pmf.items()), Fraction(0))
 
 
-def enumerate_runs(ensemble: Ensemble, method: Method, max_new_tokens: int, *, limit: int = 2_000_000):
-    """Yield (result, probability) for every distinct run of `method`. ENGINE-1."""
+def enumerate_choices(fn, *, limit: int = 2_000_000):
+    """Yield (fn(chooser), probability) once per distinct path of decisions `fn` can take. ENGINE-1.
+
+    `fn(chooser)` is any sampler written against a chooser: it makes every random choice through
+    `chooser.draw(dist, what)` (a token drawn from `dist`, a sequence of exact probabilities) and
+    `chooser.accept(r_x, q_x, what)` (the accept test of VERIFY-1), `what` a label. The paths'
+    probabilities sum to 1. Raises ValueError after `limit` paths.
+
+    >>> from fractions import Fraction as F
+    >>> sorted(enumerate_choices(lambda c: c.draw((F(1, 4), F(0), F(3, 4)), "x")))
+    [(0, Fraction(1, 4)), (2, Fraction(3, 4))]
+    """
     stack: list[list[int]] = [[]]
     count = 0
     while stack:
         script = stack.pop()
         chooser = _Replay(script)
-        result = run_method(ensemble, method, max_new_tokens, chooser)
+        result = fn(chooser)
         count += 1
         if count > limit:
             raise ValueError(f"limit: more than {limit} runs to enumerate; use a smaller toy ensemble or length")
@@ -75,6 +85,27 @@ def enumerate_runs(ensemble: Ensemble, method: Method, max_new_tokens: int, *, l
             prefix = script + [0] * (depth - len(script))
             for choice in range(n - 1, 0, -1):
                 stack.append(prefix + [choice])
+
+
+def exact_sampler_pmf(fn, *, limit: int = 2_000_000) -> dict:
+    """The exact law {fn's result: probability} of a sampler written against a chooser. ENGINE-1.
+
+    `fn` as for `enumerate_choices`; results must be hashable (a list is taken as a tuple). Raises
+    ValueError after `limit` paths, and RuntimeError if the paths' probabilities do not sum to 1 (a
+    chooser used after `fn` returned, say). Example: docs/howto-exact-law.md.
+    """
+    pmf: dict = defaultdict(Fraction)
+    for result, p in enumerate_choices(fn, limit=limit):
+        pmf[tuple(result) if isinstance(result, list) else result] += p
+    total = sum(pmf.values(), Fraction(0))
+    if total != 1:
+        raise RuntimeError(f"the paths' probabilities sum to {total}, not 1")
+    return dict(pmf)
+
+
+def enumerate_runs(ensemble: Ensemble, method: Method, max_new_tokens: int, *, limit: int = 2_000_000):
+    """Yield (result, probability) for every distinct run of `method`. ENGINE-1."""
+    yield from enumerate_choices(lambda chooser: run_method(ensemble, method, max_new_tokens, chooser), limit=limit)
 
 
 def exact_output_pmf(ensemble: Ensemble, method: Method, max_new_tokens: int) -> ExactResult:
