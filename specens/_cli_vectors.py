@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser):
 
 def run(args) -> int:
     if args.check:
+        if not Path(args.out).is_dir():
+            raise ValueError(f"--out: {args.out} is not a folder of vectors; write them first with "
+                             f"`specens vectors --out {args.out}`, or give --check the folder that holds them")
         problems = compare_vectors(args.out)
         for line in problems:
             print(line)

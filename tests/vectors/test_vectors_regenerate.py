@@ -39,3 +39,11 @@ def test_the_vectors_command_writes_and_checks_a_folder(tmp_path, capsys):
     victim.write_text(victim.read_text().replace('"tokens": [', '"tokens": [0, ', 1))
     assert main(["vectors", "--out", str(tmp_path), "--check"]) == 1
     assert f"{victim.name}: differs" in capsys.readouterr().out
+
+
+def test_checking_a_folder_that_does_not_exist_is_one_line_of_bad_input(tmp_path, capsys):
+    """VECTOR-6: `--check` of a missing folder exits 2 with one line naming --out and the fix (it listed every
+    vector as missing)."""
+    assert main(["vectors", "--out", str(tmp_path / "nowhere"), "--check"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "--out:" in err and "specens vectors --out" in err
