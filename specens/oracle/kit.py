@@ -388,10 +388,14 @@ def readme(facts: dict, *, seed: int) -> str:
                          f"{budget(f):,} samples: {f['float32 rejection']:.2g} (float32), "
                          f"{f['bfloat16 rejection']:.2g} (bfloat16).")
         lines.append("")
+    measured = any("float32" in f for f in facts.values())
     lines += [
         "## Float precision", "",
         "The laws are those of float64 forwards. An exact engine in float32 or bfloat16 samples the law of its own "
-        "rounded logits, at the TV from the float64 law listed per setting. At this kit's budgets the check "
+        + ("rounded logits, at the TV from the float64 law listed per setting. " if measured else
+           "rounded logits. This kit was written with --no-precision, so that TV is not listed here: write it "
+           "without that flag to have it per setting. ")
+        + "At this kit's budgets the check "
         f"detects biases of about {TARGET_TV} and above; a rejection chance near alpha = {ALPHA} means rounding alone "
         "will not make an exact engine fail. A larger rejection chance (bfloat16) means a rejection at that "
         "budget may be rounding: rerun in float32 before calling it a defect.", "",

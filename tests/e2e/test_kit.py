@@ -55,6 +55,9 @@ def test_specens_kit_writes_checkpoints_laws_and_a_readme_per_setting(kit, capsy
             {p.name for p in (kit / "models" / c.name).iterdir()}
     assert cli.main(["kit", "--out", str(kit), "--verify"]) == 0
     assert "SHA-256 verified" in capsys.readouterr().out
+    # written with --no-precision: no per-setting precision line, and the closing paragraph says so
+    assert "- Float precision:" not in readme and "written with --no-precision" in readme
+    assert "listed per setting" not in readme
 
 
 def test_kit_checkpoints_load_in_transformers_as_ordinary_checkpoints(kit, loaded):
