@@ -54,7 +54,8 @@ def _model_name(value, ensemble, *, name: str, members_only: bool = False) -> st
                          "from (METHOD-5); name a member, or None for the cheapest")
     what = "member or outside drafter" if len(known) > len(ensemble.names) else "member"
     hint = "" if outside is not None else \
-        " (a model outside the ensemble drafts once given as Ensemble(..., drafter=...))"
+        " (a model outside the ensemble drafts once given as Ensemble(..., drafter=...), or in a toy file as " \
+        "ensemble.drafter, TOY-7)"
     raise ValueError(f"{name}: no {what} named {value!r}; name one of {known}, or None for the default{hint}")
 
 

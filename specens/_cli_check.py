@@ -71,7 +71,9 @@ def parse_line(text: str, number: int, *, vocab_size: int, eos: tuple, length: i
         ids = " or ".join(map(str, eos))
         shorter = f", or fewer ending with the end-of-sequence token {ids}" if eos else ""
         span = f"exactly {limit}" if length == limit else f"{length} to {limit} (--length {length}, max_new_tokens {limit})"
-        raise BadLine(f"line {number}: wrong length {len(seq)}; expected {span} tokens{shorter}")
+        longer = (f"; the toy file's law goes to max_new_tokens {limit}: sample with that limit, or raise it in the "
+                  "file" if len(seq) > limit else "")
+        raise BadLine(f"line {number}: wrong length {len(seq)}; expected {span} tokens{shorter}{longer}")
     return seq[:length]
 
 

@@ -41,7 +41,9 @@ def test_a_short_line_says_exactly_how_long_a_line_must_be(toy, capsys):
     err = capsys.readouterr().err
     assert "wrong length 2; expected exactly 3 tokens, or fewer ending with the end-of-sequence token 2" in err
     assert check(toy, ["[0, 1, 0, 1]"]) == 2
-    assert "wrong length 4; expected exactly 3 tokens" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "wrong length 4; expected exactly 3 tokens" in err
+    assert "the toy file's law goes to max_new_tokens 3: sample with that limit, or raise it in the file" in err
 
 
 def test_a_samples_file_that_is_not_utf8_names_the_file_and_line(toy, capsys):
