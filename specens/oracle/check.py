@@ -351,15 +351,16 @@ def conditional_check(tokens: np.ndarray, law: _Law, position: int, statistics) 
     return [TestResult(name, s, totals[s], df, p_value(totals[s], df)) for s in statistics], cells
 
 
-def impossible_kinds(tokens: np.ndarray, law: _Law) -> str:
-    """Why the samples the law rules out are impossible, counted by kind, with the likely fix. ORACLE-5.
+def impossible_kinds(ruled_out: np.ndarray, law: _Law) -> str:
+    """Why the samples the law rules out (`ruled_out`, rows as checked) are impossible, counted by kind,
+    with the likely fix. ORACLE-5.
 
     Kinds, first match: no token at all; an id that no sequence of the law holds; a token after an id
     that ends the law's shorter sequences (an end-of-sequence id); fewer tokens than the check's length
     without ending in such an id (an engine that strips its EOS token does this); any other sequence.
     """
-    rows, counts = np.unique(tokens[~np.isin(_encode(tokens, law.base), law.codes)], axis=0, return_counts=True)
-    length = tokens.shape[1]
+    rows, counts = np.unique(ruled_out, axis=0, return_counts=True)
+    length = ruled_out.shape[1]
     sizes = (law.rows != PAD).sum(axis=1)
     ends = sorted({int(law.rows[i, sizes[i] - 1]) for i in np.flatnonzero((sizes < length) & (sizes > 0))})
     ids = set(np.unique(law.rows[law.rows != PAD]).tolist())
@@ -427,10 +428,11 @@ def check_samples(samples, law: Mapping, *, length: int | None = None, alpha: fl
         raise ValueError("samples: no sequences to check; draw some (see sample_size for how many)")
     arrays = _law_arrays(law, length, int(tokens.max(initial=0)))
     tests, cells, impossible, observed, pooled = joint_check(tokens, arrays, statistics)
+    possible = np.isin(_encode(tokens, arrays.base), arrays.codes) if impossible else slice(None)
     if conditionals:
-        possible = tokens[np.isin(_encode(tokens, arrays.base), arrays.codes)] if impossible else tokens
+        kept = tokens[possible]  # the tests are over the possible samples (ORACLE-5)
         for i in range(length):
-            more_tests, more_cells = conditional_check(possible, arrays, i, statistics)
+            more_tests, more_cells = conditional_check(kept, arrays, i, statistics)
             tests += more_tests
             cells += more_cells
     family = [t for t in tests if t.df > 0]
@@ -447,7 +449,7 @@ def check_samples(samples, law: Mapping, *, length: int | None = None, alpha: fl
         most_tests = len(statistics) * (1 + length if conditionals else 1)
         report.samples_needed = sample_size(arrays.probs, target_tv, alpha=alpha, power=power, tests=most_tests)
     if impossible:
-        report.notes.append(impossible_kinds(tokens, arrays))
+        report.notes.append(impossible_kinds(tokens[~possible], arrays))
     report.notes.append(f"per-test level {sidak_level(alpha, max(1, len(family))):.3g} (Sidak over "
                         f"{len(family)} tests{', over the possible samples' if impossible else ''})")
     if warn and report.inconclusive:
